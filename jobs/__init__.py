@@ -1,0 +1,1 @@
+"""RQ jobs. Each job opens its own unit of work, commits once, and is safe to run twice."""

@@ -1,0 +1,131 @@
+"""create_app(config): the only place that wires things together."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, g, jsonify
+from flask_smorest import Api
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from server import config as config_mod
+from server import db as db_mod
+from server import errors
+from server import queue as queue_mod
+from server.domain.accounts import LoginThrottle
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What the process holds besides Flask itself; the web tier keeps no other state."""
+
+    db: db_mod.Database
+    queue: queue_mod.JobQueue
+    throttle: LoginThrottle
+
+    @property
+    def redis(self) -> Any:
+        return self.queue.redis
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    instance_path = os.path.abspath(
+        os.environ.get("UNION_INSTANCE_PATH") or (config or {}).get("INSTANCE_PATH") or "instance"
+    )
+    cfg = config_mod.load(config, instance_path)
+    app = Flask(__name__, instance_path=instance_path)
+    app.config.update(cfg)
+    app.config.update(
+        API_TITLE="工会智慧平台 API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="api/v1/openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL=cfg.get("SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist/"),
+        API_SPEC_OPTIONS={
+            "info": {"description": "高校工会会员数据库与服务。所有时间为北京时间；错误返回 JSON：status、code、message、fields。"},
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"bearerAuth": []}],
+        },
+    )
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    if cfg["TRUST_PROXY_HOPS"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=cfg["TRUST_PROXY_HOPS"], x_proto=1, x_host=1)
+
+    database = db_mod.Database(cfg["DATABASE_URL"], echo=cfg["SQL_ECHO"])
+    queue = queue_mod.JobQueue(cfg["REDIS_URL"], cfg["QUEUE_NAME"])
+    db_mod.set_current(database)
+    queue_mod.set_current(queue)
+    throttle = LoginThrottle(
+        queue.redis, cfg["REDIS_PREFIX"], cfg["LOGIN_FAILURE_WINDOW_SECONDS"],
+        cfg["LOGIN_MAX_FAILURES_PER_ACCOUNT"], cfg["LOGIN_MAX_FAILURES_PER_ADDRESS"],
+    )
+    app.extensions["union"] = Runtime(database, queue, throttle)
+
+    api = Api(app)
+    from server.routes import audit, auth, sub_unions, users
+
+    for module in (auth, users, sub_unions, audit):
+        api.register_blueprint(module.blp)
+    errors.register(app)
+    _unit_of_work_per_request(app, database)
+
+    @app.get("/")
+    def index():
+        return jsonify(name="工会智慧平台", docs="/docs", openapi="/api/v1/openapi.json")
+
+    @app.get("/api/v1/health")
+    def health():
+        status = {"database": "ok", "queue": "inline" if queue.inline else "ok"}
+        try:
+            database.session().execute(text("SELECT 1"))
+        except OperationalError:
+            status["database"] = "down"
+        if not queue.inline:
+            try:
+                queue.redis.ping()
+            except Exception:  # noqa: BLE001
+                status["queue"] = "down"
+        ok = "down" not in status.values()
+        return jsonify(status=status, ok=ok), 200 if ok else 503
+
+    return app
+
+
+def _unit_of_work_per_request(app: Flask, database: db_mod.Database) -> None:
+    """One transaction per request: committed when the answer is a success (or a failure that
+    must keep its audit row), rolled back otherwise."""
+
+    @app.after_request
+    def _commit(response):
+        if not database.session.registry.has():
+            return response
+        session = database.session()
+        try:
+            if response.status_code < 400 or g.get("keep_changes"):
+                session.commit()
+            else:
+                session.rollback()
+        except IntegrityError:
+            session.rollback()
+            log.warning("integrity error at commit", exc_info=True)
+            return errors.error_response(409, "conflict", "数据已被他人修改或与已有记录重复，请刷新后重试")
+        except Exception:
+            session.rollback()
+            log.exception("commit failed")
+            return errors.error_response(500, "internal_error", "服务器内部错误，请稍后再试")
+        return response
+
+    @app.teardown_appcontext
+    def _remove(_exc):  # noqa: ANN001
+        database.session.remove()

@@ -1,0 +1,156 @@
+"""The ``union`` command: database, demo data, web server, worker, OpenAPI, accounts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from server.config import ConfigError
+
+MINIPROGRAM_TAG = "小程序"
+MINIPROGRAM_SPEC = Path(__file__).resolve().parent.parent / "miniprogram_api" / "openapi.json"
+
+
+def _app():
+    from server.app import create_app
+
+    try:
+        return create_app()
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+
+
+@click.group()
+def main() -> None:
+    """工会智慧平台命令行。"""
+
+
+@main.command("init-db")
+def init_db() -> None:
+    """创建数据库表（已存在的表不变）。"""
+    app = _app()
+    app.extensions["union"].db.create_all()
+    click.echo("数据库表已就绪")
+
+
+@main.command()
+@click.option("--demo", is_flag=True, help="演示学校：分工会、各角色账号与会员")
+def seed(demo: bool) -> None:
+    """填充数据。"""
+    if not demo:
+        raise click.UsageError("请指定 --demo")
+    app = _app()
+    rt = app.extensions["union"]
+    rt.db.create_all()
+    from server.seed import seed_demo
+
+    with rt.db.unit_of_work() as session:
+        seed_demo(session, hash_method=app.config["PASSWORD_HASH_METHOD"])
+    click.echo("演示数据已就绪（演示账号密码 demo123）")
+
+
+@main.command()
+@click.option("--demo", is_flag=True, help="首次启动时填充演示数据")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def serve(demo: bool, host: str, port: int) -> None:
+    """启动 Web 服务（开发用；生产用 gunicorn 'server.app:create_app()'）。"""
+    app = _app()
+    rt = app.extensions["union"]
+    rt.db.create_all()
+    if demo:
+        from sqlalchemy import func, select
+
+        from server.models import User
+        from server.seed import seed_demo
+
+        with rt.db.unit_of_work() as session:
+            if not session.scalar(select(func.count()).select_from(User)):
+                click.echo("首次启动：正在生成演示数据……")
+                seed_demo(session, hash_method=app.config["PASSWORD_HASH_METHOD"])
+    click.echo(f"工会智慧平台: http://{host}:{port}/  接口文档: http://{host}:{port}/docs")
+    app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="处理完队列中的任务后退出")
+def worker(burst: bool) -> None:
+    """启动 RQ 任务处理进程（需要 UNION_REDIS_URL）。"""
+    app = _app()
+    rt = app.extensions["union"]
+    if rt.queue.inline:
+        click.echo("未配置 UNION_REDIS_URL：任务在请求进程内同步执行，无需 worker", err=True)
+        sys.exit(2)
+    from rq import Worker
+    from rq.serializers import JSONSerializer
+
+    Worker([rt.queue.queue], connection=rt.queue.redis, serializer=JSONSerializer).work(burst=burst)
+
+
+def build_openapi(full: bool = False) -> dict:
+    app = _app()
+    with app.app_context():
+        spec = app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec.to_dict()
+    if full:
+        return spec
+    paths = {}
+    for path, ops in spec["paths"].items():
+        kept = {m: op for m, op in ops.items() if isinstance(op, dict) and MINIPROGRAM_TAG in op.get("tags", [])}
+        if kept:
+            paths[path] = kept
+    spec["paths"] = paths
+    spec["tags"] = [t for t in spec.get("tags", []) if t["name"] in {t for o in paths.values() for op in o.values() for t in op.get("tags", [])}]
+    spec["info"]["title"] = "工会智慧平台 小程序接口（校园通）"
+    return spec
+
+
+@main.command()
+@click.option("--out", type=click.Path(dir_okay=False), default=str(MINIPROGRAM_SPEC), show_default=True)
+@click.option("--full", is_flag=True, help="写出全部接口（默认只写小程序接口）")
+def openapi(out: str, full: bool) -> None:
+    """写出 OpenAPI 文档（默认：miniprogram_api/openapi.json）。"""
+    text = json.dumps(build_openapi(full), ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    if out == "-":
+        click.echo(text, nl=False)
+    else:
+        Path(out).write_text(text, encoding="utf-8")
+        click.echo(f"已写出 {out}")
+
+
+@main.command("create-admin")
+@click.option("--username", prompt="用户名")
+@click.option("--display-name", default="系统管理员", show_default=True)
+@click.password_option("--password", prompt="密码")
+def create_admin(username: str, display_name: str, password: str) -> None:
+    """创建超级管理员账号。"""
+    app = _app()
+    rt = app.extensions["union"]
+    rt.db.create_all()
+    from server.domain import accounts
+    from server.domain.errors import DomainError
+
+    try:
+        with rt.db.unit_of_work() as session:
+            accounts.create_user(session, None, username=username, display_name=display_name,
+                                 password=password, roles=[{"role": "super_admin"}],
+                                 hash_method=app.config["PASSWORD_HASH_METHOD"])
+    except DomainError as exc:
+        click.echo(f"创建失败：{exc.message}", err=True)
+        sys.exit(1)
+    click.echo(f"超级管理员 {username} 已创建")
+
+
+@main.command()
+def schema() -> None:
+    """输出由模型生成的 MySQL DDL（union schema > schema.sql）。"""
+    from server.schema import mysql_ddl
+
+    click.echo(mysql_ddl(), nl=False)
+
+
+if __name__ == "__main__":
+    main()

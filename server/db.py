@@ -1,0 +1,141 @@
+"""Engine, sessions and the declarative Base, alike for SQLite and MySQL/MariaDB.
+
+Domain code receives a ``Session`` and only flushes; whoever owns the unit of work (a request,
+a job, a CLI command) commits once. Work that must only happen once the data is really there
+(enqueueing a job) is registered with :func:`after_commit` and dropped on rollback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+MYSQL_TABLE_OPTIONS = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_unicode_ci",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    __table_args__: Any = MYSQL_TABLE_OPTIONS
+
+
+def table_args(*items: Any) -> tuple[Any, ...]:
+    """``__table_args__`` for a model that adds constraints or indexes of its own."""
+    return (*items, MYSQL_TABLE_OPTIONS)
+
+
+def make_engine(url: str, echo: bool = False) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    if "charset" not in parsed.query:
+        parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+    # READ COMMITTED: conditional UPDATEs and unique keys carry the invariants; a
+    # repeatable-read snapshot would only make concurrent reviewers see stale rows.
+    return create_engine(
+        parsed,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_recycle=3600,
+        isolation_level="READ COMMITTED",
+    )
+
+
+class Database:
+    """One engine and a thread-scoped session for the process."""
+
+    def __init__(self, url: str, echo: bool = False):
+        self.url = url
+        self.engine = make_engine(url, echo=echo)
+        self.factory = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self.session = scoped_session(self.factory)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    def create_all(self) -> None:
+        import server.models  # noqa: F401  (registers every table on Base.metadata)
+
+        Base.metadata.create_all(self.engine)
+
+    def drop_all(self) -> None:
+        import server.models  # noqa: F401
+
+        Base.metadata.drop_all(self.engine)
+
+    def has_schema(self) -> bool:
+        from sqlalchemy import inspect
+
+        return inspect(self.engine).has_table("users")
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Session]:
+        """A session committed once at the end, rolled back on any error (jobs, CLI)."""
+        session = self.factory()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+
+def after_commit(session: Session, fn: Callable[[], None]) -> None:
+    """Run ``fn`` once the session's transaction has committed; forget it on rollback."""
+    session.info.setdefault("after_commit", []).append(fn)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    callbacks = session.info.pop("after_commit", [])
+    for fn in callbacks:
+        fn()
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_after_commit(session: Session) -> None:
+    session.info.pop("after_commit", None)
+
+
+_current: Database | None = None
+
+
+def set_current(database: Database) -> None:
+    """Jobs and CLI commands find the process's database here (one per process)."""
+    global _current
+    _current = database
+
+
+def current() -> Database:
+    if _current is None:
+        raise RuntimeError("database not configured: call server.app.create_app() first")
+    return _current

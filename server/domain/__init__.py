@@ -1,0 +1,1 @@
+"""Business rules, one module per area. Plain SQLAlchemy; never imports Flask."""

@@ -1,0 +1,323 @@
+"""Accounts, passwords, API tokens and sign-in.
+
+Tokens are random (256 bits) and only their SHA-256 is stored: a copy of the table lets no one
+sign in. Failed sign-ins are counted in Redis per account and per client address, so a guesser
+is slowed down whichever of the two it varies, across every web process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, selectinload
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from server.domain import audit
+from server.domain.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized
+from server.domain.roles import ROLES, Binding, Identity, validate_binding
+from server.models import ApiToken, Member, RoleBinding, SubUnion, User
+from server.timeutil import utcnow
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
+# Checked against when the account is unknown, so a miss costs as much time as a hit.
+_DUMMY_HASH = generate_password_hash("not-a-real-password", method="pbkdf2:sha256:1000")
+
+
+class LoginFailed(Unauthorized):
+    """A failed sign-in: the request fails but the audit row of the attempt is kept."""
+
+    code = "bad_credentials"
+    keep_changes = True
+
+
+def hash_token(plain: str) -> str:
+    return hashlib.sha256(plain.encode()).hexdigest()
+
+
+def check_password_policy(password: str) -> str | None:
+    if len(password) < 8:
+        return "密码至少 8 位"
+    if len(password) > 128:
+        return "密码不能超过 128 位"
+    if not (re.search(r"[A-Za-z]", password) and re.search(r"\d", password)):
+        return "密码须同时包含字母和数字"
+    return None
+
+
+class LoginThrottle:
+    """Counts failed sign-ins in Redis over a sliding window of fixed length."""
+
+    def __init__(self, redis: Any, prefix: str, window: int, per_account: int, per_address: int):
+        self.redis = redis
+        self.prefix = prefix
+        self.window = window
+        self.limits = {"account": per_account, "address": per_address}
+
+    def _keys(self, username: str, address: str | None) -> dict[str, str]:
+        keys = {"account": f"{self.prefix}login-fail:account:{username.lower()}"}
+        if address:
+            keys["address"] = f"{self.prefix}login-fail:address:{address}"
+        return keys
+
+    def check(self, username: str, address: str | None) -> None:
+        for kind, key in self._keys(username, address).items():
+            count = int(self.redis.get(key) or 0)
+            if count >= self.limits[kind]:
+                ttl = max(int(self.redis.ttl(key) or 0), 1)
+                minutes = (ttl + 59) // 60
+                who = "该账号" if kind == "account" else "当前网络地址"
+                raise TooManyRequests(f"{who}登录失败次数过多，请 {minutes} 分钟后再试", retry_after=ttl)
+
+    def fail(self, username: str, address: str | None) -> None:
+        for key in self._keys(username, address).values():
+            pipe = self.redis.pipeline()
+            pipe.incr(key)
+            pipe.expire(key, self.window, nx=True)
+            pipe.execute()
+
+    def succeed(self, username: str) -> None:
+        self.redis.delete(self._keys(username, None)["account"])
+
+
+@dataclass
+class IssuedToken:
+    token: str
+    row: ApiToken
+
+
+def issue_token(session: Session, user: User, ttl_hours: int, *, kind: str = "login",
+                address: str | None = None) -> IssuedToken:
+    plain = secrets.token_urlsafe(32)
+    row = ApiToken(
+        user_id=user.id,
+        token_hash=hash_token(plain),
+        kind=kind,
+        expires_at=utcnow() + timedelta(hours=ttl_hours),
+        created_address=address,
+    )
+    session.add(row)
+    session.flush()
+    return IssuedToken(plain, row)
+
+
+def login(session: Session, throttle: LoginThrottle, username: str, password: str, *,
+          address: str | None, ttl_hours: int) -> tuple[User, IssuedToken]:
+    throttle.check(username, address)
+    user = session.scalar(select(User).where(User.username == username))
+    ok = check_password_hash(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
+    if not (user and user.is_active and user.password_hash and ok):
+        throttle.fail(username, address)
+        audit.record(
+            session, None, "auth.login_failed", object_type="user",
+            object_id=user.id if user else None, new={"username": username[:64]},
+            address=address, actor_name=username[:64],
+        )
+        raise LoginFailed("用户名或密码错误")
+    throttle.succeed(username)
+    user.last_login_at = utcnow()
+    issued = issue_token(session, user, ttl_hours, address=address)
+    audit.record(session, identity_of(user, address=address), "auth.login", object_type="user",
+                 object_id=user.id, new={"token_id": issued.row.id})
+    return user, issued
+
+
+def logout(session: Session, identity: Identity) -> None:
+    if identity.token_id is not None:
+        session.execute(
+            update(ApiToken).where(ApiToken.id == identity.token_id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+    audit.record(session, identity, "auth.logout", object_type="user", object_id=identity.user_id)
+
+
+def identity_of(user: User, *, address: str | None = None, token_id: int | None = None) -> Identity:
+    return Identity(
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        bindings=tuple(Binding(b.role, b.sub_union_id) for b in user.bindings),
+        member_id=user.member_id,
+        address=address,
+        token_id=token_id,
+    )
+
+
+def resolve_token(session: Session, plain: str, address: str | None) -> Identity | None:
+    """The identity behind a bearer token, or None when it is unknown, expired or revoked."""
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(plain)))
+    now = utcnow()
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        return None
+    user = session.scalar(
+        select(User).options(selectinload(User.bindings)).where(User.id == row.user_id)
+    )
+    if user is None or not user.is_active:
+        return None
+    # Touch at most every few minutes: a write per request would serialise readers.
+    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=5):
+        session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+    return identity_of(user, address=address, token_id=row.id)
+
+
+def revoke_all_tokens(session: Session, user_id: int) -> int:
+    result = session.execute(
+        update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return result.rowcount or 0
+
+
+# ---- account management (super_admin) -------------------------------------------------
+
+
+def get_user(session: Session, user_id: int) -> User:
+    user = session.scalar(select(User).options(selectinload(User.bindings)).where(User.id == user_id))
+    if user is None:
+        raise NotFound("账号不存在")
+    return user
+
+
+def list_users(session: Session, *, q: str | None, role: str | None, page: int,
+               page_size: int) -> tuple[int, list[User]]:
+    stmt = select(User)
+    if q:
+        like = f"%{q}%"
+        stmt = stmt.where(User.username.like(like) | User.display_name.like(like))
+    if role:
+        stmt = stmt.where(User.id.in_(select(RoleBinding.user_id).where(RoleBinding.role == role)))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    users = session.scalars(
+        stmt.options(selectinload(User.bindings)).order_by(User.id)
+        .offset((page - 1) * page_size).limit(page_size)
+    ).all()
+    return total, list(users)
+
+
+def _snapshot(user: User) -> dict[str, Any]:
+    return {
+        "username": user.username,
+        "display_name": user.display_name,
+        "is_active": user.is_active,
+        "member_id": user.member_id,
+        "roles": [f"{b.role}@{b.sub_union_id}" if b.sub_union_id else b.role for b in user.bindings],
+    }
+
+
+def _check_bindings(session: Session, bindings: list[dict[str, Any]]) -> list[Binding]:
+    errors: dict[str, str] = {}
+    out: list[Binding] = []
+    for i, item in enumerate(bindings):
+        role, sub_union_id = item.get("role"), item.get("sub_union_id")
+        why = validate_binding(role, sub_union_id)
+        if why is None and sub_union_id is not None and session.get(SubUnion, sub_union_id) is None:
+            why = f"分工会 {sub_union_id} 不存在"
+        if why:
+            errors[f"roles[{i}]"] = why
+        else:
+            b = Binding(role, sub_union_id)
+            if b not in out:
+                out.append(b)
+    if errors:
+        raise Invalid(errors)
+    return out
+
+
+def _check_member(session: Session, user: User | None, member_id: int | None) -> None:
+    if member_id is None:
+        return
+    if session.get(Member, member_id) is None:
+        raise Invalid({"member_id": f"会员 {member_id} 不存在"})
+    other = session.scalar(select(User).where(User.member_id == member_id))
+    if other is not None and (user is None or other.id != user.id):
+        raise Conflict(f"会员 {member_id} 已关联账号 {other.username}", fields={"member_id": "已关联其他账号"})
+
+
+def create_user(session: Session, actor: Identity | None, *, username: str, display_name: str,
+                password: str | None = None, roles: list[dict[str, Any]] | None = None,
+                member_id: int | None = None, hash_method: str = "scrypt",
+                enforce_policy: bool = True) -> User:
+    errors: dict[str, str] = {}
+    if not USERNAME_RE.match(username or ""):
+        errors["username"] = "用户名为 2–64 位字母、数字或 _ . @ -"
+    if not (display_name or "").strip():
+        errors["display_name"] = "姓名不能为空"
+    if password is not None and enforce_policy and (why := check_password_policy(password)):
+        errors["password"] = why
+    if errors:
+        raise Invalid(errors)
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"用户名 {username} 已存在", fields={"username": "已存在"})
+    bindings = _check_bindings(session, roles or [])
+    _check_member(session, None, member_id)
+    user = User(
+        username=username,
+        display_name=display_name.strip(),
+        password_hash=generate_password_hash(password, method=hash_method) if password else None,
+        member_id=member_id,
+    )
+    user.bindings = [RoleBinding(role=b.role, sub_union_id=b.sub_union_id) for b in bindings]
+    session.add(user)
+    session.flush()
+    audit.record(session, actor, "user.create", object_type="user", object_id=user.id, new=_snapshot(user))
+    return user
+
+
+def update_user(session: Session, actor: Identity, user_id: int, changes: dict[str, Any], *,
+                hash_method: str = "scrypt") -> User:
+    user = get_user(session, user_id)
+    before = _snapshot(user)
+    if "display_name" in changes:
+        if not (changes["display_name"] or "").strip():
+            raise Invalid({"display_name": "姓名不能为空"})
+        user.display_name = changes["display_name"].strip()
+    if "member_id" in changes:
+        _check_member(session, user, changes["member_id"])
+        user.member_id = changes["member_id"]
+    if "roles" in changes:
+        bindings = _check_bindings(session, changes["roles"])
+        if user.id == actor.user_id and not any(b.role == "super_admin" for b in bindings):
+            raise Conflict("不能移除自己的超级管理员角色", fields={"roles": "不能移除自己的超级管理员角色"})
+        wanted = {(b.role, b.sub_union_id) for b in bindings}
+        user.bindings = [b for b in user.bindings if (b.role, b.sub_union_id) in wanted] + [
+            RoleBinding(role=r, sub_union_id=s)
+            for r, s in sorted(wanted - {(b.role, b.sub_union_id) for b in user.bindings}, key=str)
+        ]
+    password_changed = False
+    if changes.get("password") is not None:
+        if why := check_password_policy(changes["password"]):
+            raise Invalid({"password": why})
+        user.password_hash = generate_password_hash(changes["password"], method=hash_method)
+        password_changed = True
+    if "is_active" in changes:
+        if user.id == actor.user_id and not changes["is_active"]:
+            raise Conflict("不能停用自己的账号", fields={"is_active": "不能停用自己的账号"})
+        user.is_active = bool(changes["is_active"])
+    session.flush()
+    if password_changed or not user.is_active:
+        revoke_all_tokens(session, user.id)
+    old, new = audit.changes(before, _snapshot(user))
+    if password_changed:
+        old["password"], new["password"] = "***", "（已重置）"
+    if new:
+        audit.record(session, actor, "user.update", object_type="user", object_id=user.id, old=old, new=new)
+    return user
+
+
+def revoke_tokens(session: Session, actor: Identity, user_id: int) -> int:
+    get_user(session, user_id)
+    n = revoke_all_tokens(session, user_id)
+    audit.record(session, actor, "user.revoke_tokens", object_type="user", object_id=user_id, new={"revoked": n})
+    return n
+
+
+def role_table() -> list[dict[str, Any]]:
+    return [
+        {"code": r.code, "label": r.label, "scope": r.scope, "permissions": sorted(r.permissions)}
+        for r in ROLES.values()
+    ]

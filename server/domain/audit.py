@@ -1,0 +1,94 @@
+"""Writing and reading the audit log.
+
+Every change to member data, every export, every sign-in and every write of any kind is
+recorded in the same transaction as the change itself, so the log and the data never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from server.domain.roles import Identity
+from server.models import AuditLog
+
+
+def record(
+    session: Session,
+    actor: Identity | None,
+    action: str,
+    *,
+    object_type: str | None = None,
+    object_id: Any = None,
+    old: dict[str, Any] | None = None,
+    new: dict[str, Any] | None = None,
+    sub_union_id: int | None = None,
+    address: str | None = None,
+    actor_name: str | None = None,
+) -> AuditLog:
+    entry = AuditLog(
+        actor_user_id=actor.user_id if actor else None,
+        actor_name=actor_name or (actor.username if actor else None),
+        action=action,
+        object_type=object_type,
+        object_id=None if object_id is None else str(object_id),
+        sub_union_id=sub_union_id,
+        old=_jsonable(old),
+        new=_jsonable(new),
+        address=address or (actor.address if actor else None),
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Only the keys whose value differs, as (old values, new values)."""
+    keys = [k for k in new if old.get(k) != new.get(k)]
+    return {k: old.get(k) for k in keys}, {k: new.get(k) for k in keys}
+
+
+def _jsonable(values: dict[str, Any] | None) -> dict[str, Any] | None:
+    if values is None:
+        return None
+    out: dict[str, Any] = {}
+    for k, v in values.items():
+        if hasattr(v, "isoformat"):
+            v = v.isoformat()
+        out[k] = v
+    return out
+
+
+@dataclass
+class AuditQuery:
+    action: str | None = None
+    object_type: str | None = None
+    object_id: str | None = None
+    actor_user_id: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def search(session: Session, q: AuditQuery, page: int, page_size: int) -> tuple[int, list[AuditLog]]:
+    stmt = select(AuditLog)
+    if q.action:
+        stmt = stmt.where(AuditLog.action == q.action)
+    if q.object_type:
+        stmt = stmt.where(AuditLog.object_type == q.object_type)
+    if q.object_id:
+        stmt = stmt.where(AuditLog.object_id == q.object_id)
+    if q.actor_user_id:
+        stmt = stmt.where(AuditLog.actor_user_id == q.actor_user_id)
+    if q.since:
+        stmt = stmt.where(AuditLog.at >= q.since)
+    if q.until:
+        stmt = stmt.where(AuditLog.at < q.until)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(
+        stmt.order_by(AuditLog.id.desc()).offset((page - 1) * page_size).limit(page_size)
+    ).all()
+    return total, list(rows)

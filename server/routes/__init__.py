@@ -1,0 +1,1 @@
+"""flask-smorest blueprints, one per area: parse, call the domain, render."""

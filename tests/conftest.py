@@ -1,0 +1,226 @@
+"""Fixtures: the app on the chosen backend, a clean database per test, a world of sub-unions
+and accounts (one per role, in our sub-union and in another), and a client per role.
+
+The backend is the embedded default (SQLite + inline jobs) unless UNION_TEST_DATABASE_URL and
+UNION_TEST_REDIS_URL are set, in which case the same tests run on MariaDB/MySQL and Redis
+with a real RQ worker process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, text
+
+from server import db as db_mod
+from server import queue as queue_mod
+from server.app import create_app
+from server.db import Base
+from server.domain import accounts, sub_unions
+from server.models import Member
+
+DB_URL = os.environ.get("UNION_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("UNION_TEST_REDIS_URL")
+BACKEND = "mariadb" if DB_URL and REDIS_URL else "sqlite"
+RUN_ID = uuid.uuid4().hex[:8]
+FAST_HASH = "pbkdf2:sha256:1000"
+
+requires_mariadb = pytest.mark.skipif(BACKEND != "mariadb", reason="needs MariaDB + Redis (real parallel connections)")
+
+
+def pytest_report_header(config):  # noqa: ANN001, ANN201
+    return f"union backend: {BACKEND}" + (f" ({DB_URL}, {REDIS_URL})" if BACKEND == "mariadb" else "")
+
+
+def _ensure_database(url: str) -> None:
+    """Create the test database on the server if it is missing."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    engine = create_engine(parsed._replace(database=None), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{parsed.database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def app_config(tmp_path_factory) -> dict[str, Any]:  # noqa: ANN001
+    instance = tmp_path_factory.mktemp("instance")
+    cfg: dict[str, Any] = {
+        "ENV": "test",
+        "INSTANCE_PATH": str(instance),
+        "SECRET_KEY": "test-secret-" + "x" * 32,
+        "PASSWORD_HASH_METHOD": FAST_HASH,
+        "QUEUE_NAME": f"union-test-{RUN_ID}",
+        "REDIS_PREFIX": f"union-test:{RUN_ID}:",
+    }
+    if BACKEND == "mariadb":
+        _ensure_database(DB_URL)
+        cfg.update(DATABASE_URL=DB_URL, REDIS_URL=REDIS_URL)
+    else:
+        cfg.update(DATABASE_URL=f"sqlite:///{instance / 'test.db'}", REDIS_URL=None)
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def app(app_config):  # noqa: ANN001, ANN201
+    os.environ.pop("UNION_INSTANCE_PATH", None)
+    application = create_app(app_config)
+    database = application.extensions["union"].db
+    database.drop_all()
+    database.create_all()
+    yield application
+    database.engine.dispose()
+
+
+@pytest.fixture
+def rt(app):  # noqa: ANN001, ANN201
+    return app.extensions["union"]
+
+
+def _clean(runtime) -> None:  # noqa: ANN001
+    with runtime.db.engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(delete(table))
+    if runtime.queue.inline:
+        runtime.redis.flushall()
+    else:
+        prefix = runtime.throttle.prefix
+        for key in runtime.redis.scan_iter(f"{prefix}*"):
+            runtime.redis.delete(key)
+
+
+@pytest.fixture
+def db(app, rt):  # noqa: ANN001, ANN201
+    """A clean database for the test, and a session for setting up and checking data."""
+    # Another test may have built an app of its own; jobs must find this one's database.
+    db_mod.set_current(rt.db)
+    queue_mod.set_current(rt.queue)
+    _clean(rt)
+    session = rt.db.factory()
+    yield session
+    session.close()
+    rt.db.session.remove()
+
+
+@dataclass
+class World:
+    """Two sub-unions (ours and another) plus an empty one, accounts per role, tokens."""
+
+    own_sub: int = 0
+    other_sub: int = 0
+    empty_sub: int = 0
+    users: dict[str, int] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+    member_id: int = 0
+    other_member_id: int = 0
+
+
+ROLE_ACCOUNTS: dict[str, tuple[str, str | None]] = {
+    "admin": ("super_admin", None),
+    "chair": ("school_chair", None),
+    "staff": ("school_operator", None),
+    "sub_chair": ("subunion_chair", "own"),
+    "sub_staff": ("subunion_operator", "own"),
+    "other_chair": ("subunion_chair", "other"),
+    "other_staff": ("subunion_operator", "other"),
+    "member": ("member", None),
+}
+ALL_ROLES = ["anonymous", *ROLE_ACCOUNTS]
+
+
+@pytest.fixture
+def world(db) -> World:  # noqa: ANN001
+    w = World()
+    own = sub_unions.create(db, None, {"name": "计算机学院分工会", "code": "JSJ"})
+    other = sub_unions.create(db, None, {"name": "机关分工会", "code": "JG"})
+    empty = sub_unions.create(db, None, {"name": "空分工会", "code": "EMPTY"})
+    w.own_sub, w.other_sub, w.empty_sub = own.id, other.id, empty.id
+    me = Member(name="陈思远", staff_no="20150123", sub_union_id=own.id)
+    them = Member(name="赵敏", staff_no="20160456", sub_union_id=other.id)
+    db.add_all([me, them])
+    db.flush()
+    w.member_id, w.other_member_id = me.id, them.id
+    subs = {"own": own.id, "other": other.id}
+    for name, (role, where) in ROLE_ACCOUNTS.items():
+        user = accounts.create_user(
+            db, None, username=name, display_name=name, password="secret123",
+            roles=[{"role": role, "sub_union_id": subs[where] if where else None}],
+            member_id=me.id if role == "member" else None, hash_method=FAST_HASH,
+        )
+        w.users[name] = user.id
+        w.tokens[name] = accounts.issue_token(db, user, 1).token
+    db.commit()
+    return w
+
+
+class ApiClient:
+    """A test client that speaks as one account."""
+
+    def __init__(self, client, token: str | None):  # noqa: ANN001
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    def open(self, method: str, path: str, **kwargs: Any):  # noqa: ANN201
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        return self.client.open(path, method=method.upper(), headers=headers, **kwargs)
+
+    def get(self, path: str, **kw: Any):  # noqa: ANN201
+        return self.open("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any):  # noqa: ANN201
+        return self.open("POST", path, **kw)
+
+    def patch(self, path: str, **kw: Any):  # noqa: ANN201
+        return self.open("PATCH", path, **kw)
+
+    def put(self, path: str, **kw: Any):  # noqa: ANN201
+        return self.open("PUT", path, **kw)
+
+    def delete(self, path: str, **kw: Any):  # noqa: ANN201
+        return self.open("DELETE", path, **kw)
+
+
+@pytest.fixture
+def clients(app, world) -> dict[str, ApiClient]:  # noqa: ANN001
+    out = {"anonymous": ApiClient(app.test_client(), None)}
+    for name, token in world.tokens.items():
+        out[name] = ApiClient(app.test_client(), token)
+    return out
+
+
+@pytest.fixture
+def anon(app) -> ApiClient:  # noqa: ANN001
+    return ApiClient(app.test_client(), None)
+
+
+@pytest.fixture(scope="session")
+def worker(app, app_config):  # noqa: ANN001, ANN201
+    """A real `union worker` process on the MariaDB + Redis pass; None on the embedded default."""
+    if BACKEND != "mariadb":
+        yield None
+        return
+    env = {**os.environ, **{f"UNION_{k}": str(v) for k, v in app_config.items() if v is not None}}
+    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "worker"], env=env)
+    time.sleep(0.5)
+    yield proc
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):  # noqa: ANN001, ANN201
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
