@@ -37,18 +37,67 @@ CREATE TABLE sub_unions (
 
 CREATE TABLE members (
 	id INTEGER NOT NULL AUTO_INCREMENT, 
-	name VARCHAR(50) NOT NULL, 
-	staff_no VARCHAR(32), 
 	sub_union_id INTEGER NOT NULL, 
-	membership_status VARCHAR(8) NOT NULL, 
-	employment_status VARCHAR(8) NOT NULL, 
 	version INTEGER NOT NULL, 
+	name_initials VARCHAR(20), 
+	children_count INTEGER NOT NULL, 
 	created_at DATETIME NOT NULL, 
 	updated_at DATETIME NOT NULL, 
+	name VARCHAR(50) NOT NULL, 
+	gender VARCHAR(16) NOT NULL, 
+	ethnicity VARCHAR(16), 
+	birth_date DATE NOT NULL, 
+	id_type VARCHAR(16), 
+	id_number VARCHAR(30), 
+	native_place VARCHAR(50), 
+	household_registration VARCHAR(100), 
+	political_status VARCHAR(16), 
+	photo VARCHAR(255), 
+	mobile VARCHAR(11), 
+	office_phone VARCHAR(30), 
+	email VARCHAR(100), 
+	home_address VARCHAR(200), 
+	education VARCHAR(16), 
+	degree VARCHAR(16), 
+	graduate_school VARCHAR(100), 
+	major VARCHAR(100), 
+	staff_no VARCHAR(32), 
+	department VARCHAR(100), 
+	position VARCHAR(50), 
+	title VARCHAR(50), 
+	title_level VARCHAR(16), 
+	post_category VARCHAR(16), 
+	employment_type VARCHAR(16), 
+	work_start_date DATE, 
+	school_join_date DATE, 
+	employment_status VARCHAR(16), 
+	member_no VARCHAR(20), 
+	union_join_date DATE, 
+	membership_status VARCHAR(16), 
+	union_posts JSON, 
+	is_congress_delegate VARCHAR(16), 
+	model_worker VARCHAR(16), 
+	hardship_level VARCHAR(16), 
+	honors TEXT, 
+	marital_status VARCHAR(16), 
+	spouse_name VARCHAR(50), 
+	spouse_employer VARCHAR(100), 
+	children JSON, 
+	resume TEXT, 
+	hobbies VARCHAR(200), 
+	remarks TEXT, 
 	CONSTRAINT pk_members PRIMARY KEY (id), 
+	CONSTRAINT fk_members_sub_union_id_sub_unions FOREIGN KEY(sub_union_id) REFERENCES sub_unions (id), 
+	CONSTRAINT uq_members_id_number UNIQUE (id_number), 
 	CONSTRAINT uq_members_staff_no UNIQUE (staff_no), 
-	CONSTRAINT fk_members_sub_union_id_sub_unions FOREIGN KEY(sub_union_id) REFERENCES sub_unions (id)
+	CONSTRAINT uq_members_member_no UNIQUE (member_no)
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX ix_members_birth_date ON members (birth_date);
+
+CREATE INDEX ix_members_name ON members (name);
+
+CREATE INDEX ix_members_name_initials ON members (name_initials);
 
 CREATE INDEX ix_members_sub_union_status ON members (sub_union_id, membership_status);
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from flask import Flask, g, jsonify
+from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Api
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -19,6 +21,19 @@ from server import queue as queue_mod
 from server.domain.accounts import LoginThrottle
 
 log = logging.getLogger(__name__)
+
+
+class IsoJSONProvider(DefaultJSONProvider):
+    """Chinese as is, keys in order, dates as ISO 8601 (Flask's default is an HTTP date)."""
+
+    ensure_ascii = False
+    sort_keys = False
+
+    @staticmethod
+    def default(o: Any) -> Any:
+        if isinstance(o, (date, datetime)):
+            return o.isoformat()
+        return DefaultJSONProvider.default(o)
 
 
 @dataclass
@@ -55,8 +70,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             "security": [{"bearerAuth": []}],
         },
     )
-    app.json.ensure_ascii = False
-    app.json.sort_keys = False
+    app.json = IsoJSONProvider(app)
     if cfg["TRUST_PROXY_HOPS"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -72,10 +86,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     app.extensions["union"] = Runtime(database, queue, throttle)
 
-    api = Api(app)
-    from server.routes import audit, auth, sub_unions, users
+    from server.routes.common import IdConverter
 
-    for module in (auth, users, sub_unions, audit):
+    app.url_map.converters["int"] = IdConverter  # before any route is added
+    api = Api(app)
+    from server.routes import audit, auth, members, sub_unions, users
+
+    for module in (auth, users, sub_unions, members, audit):
         api.register_blueprint(module.blp)
     errors.register(app)
     _unit_of_work_per_request(app, database)

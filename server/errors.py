@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Flask, g, jsonify
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from server.domain.errors import DomainError, TooManyRequests
@@ -54,7 +55,12 @@ def _flatten(messages: Any, prefix: str = "") -> dict[str, str]:
             if prefix == "" and key in ("json", "query", "form", "files", "headers", "view_args"):
                 out.update(_flatten(value, ""))
                 continue
-            name = f"{prefix}[{key}]" if isinstance(key, int) else (f"{prefix}.{key}" if prefix else str(key))
+            if key == "_schema" and prefix:
+                name = prefix  # a nested object that is not an object at all: name the field itself
+            elif isinstance(key, int):
+                name = f"{prefix}[{key}]"
+            else:
+                name = f"{prefix}.{key}" if prefix else str(key)
             out.update(_flatten(value, name))
     elif isinstance(messages, list) and messages and all(isinstance(m, str) for m in messages):
         out[prefix or "_schema"] = "；".join(messages)
@@ -105,6 +111,11 @@ def register(app: Flask) -> None:
         # A race lost to a unique key or a vanished row: the transaction is rolled back.
         log.info("integrity error: %s", exc.orig)
         return error_response(409, "conflict", "数据已被他人修改或与已有记录重复，请刷新后重试")
+
+    @app.errorhandler(StaleDataError)
+    def _stale(exc: StaleDataError):
+        # The row's version moved between our read and our UPDATE: someone else saved first.
+        return error_response(409, "stale_version", "该记录已被他人修改，请刷新后重试")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

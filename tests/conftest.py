@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import pytest
@@ -31,6 +32,8 @@ REDIS_URL = os.environ.get("UNION_TEST_REDIS_URL")
 BACKEND = "mariadb" if DB_URL and REDIS_URL else "sqlite"
 RUN_ID = uuid.uuid4().hex[:8]
 FAST_HASH = "pbkdf2:sha256:1000"
+OWN_ID = "130302198503071236"  # 陈思远, 男, 1985-03-07: a valid GB 11643 number
+OTHER_ID = "130302199006151248"  # 赵敏, 女, 1990-06-15
 
 requires_mariadb = pytest.mark.skipif(BACKEND != "mariadb", reason="needs MariaDB + Redis (real parallel connections)")
 
@@ -144,8 +147,13 @@ def world(db) -> World:  # noqa: ANN001
     other = sub_unions.create(db, None, {"name": "机关分工会", "code": "JG"})
     empty = sub_unions.create(db, None, {"name": "空分工会", "code": "EMPTY"})
     w.own_sub, w.other_sub, w.empty_sub = own.id, other.id, empty.id
-    me = Member(name="陈思远", staff_no="20150123", sub_union_id=own.id)
-    them = Member(name="赵敏", staff_no="20160456", sub_union_id=other.id)
+    me = Member(name="陈思远", staff_no="20150123", sub_union_id=own.id, gender="男",
+                birth_date=date(1985, 3, 7), id_number=OWN_ID, mobile="13812345678",
+                home_address="河北省秦皇岛市海港区河北大街西段438号", membership_status="正常",
+                employment_status="在职", name_initials="csy")
+    them = Member(name="赵敏", staff_no="20160456", sub_union_id=other.id, gender="女",
+                  birth_date=date(1990, 6, 15), id_number=OTHER_ID, mobile="13987654321",
+                  membership_status="正常", employment_status="在职", name_initials="zm")
     db.add_all([me, them])
     db.flush()
     w.member_id, w.other_member_id = me.id, them.id

@@ -1,0 +1,1 @@
+"""Member records: validation against the catalogue, the registry, import, printed form."""
