@@ -160,7 +160,7 @@ class Members(MethodView):
                                      membership_status=args["membership_status"],
                                      employment_status=args["employment_status"], sort=args["sort"])
         session = db_session()
-        total, rows = registry.search(session, scope, query, args["page"], args["page_size"])
+        total, rows = registry.search(session, scope, query, args["page"], args["page_size"], columns=SUMMARY)
         names = registry.sub_union_names(session, {m.sub_union_id for m in rows})
         items = []
         for m in rows:

@@ -1,6 +1,6 @@
 """The member registry: reading and changing member records within the caller's scope.
 
-Every read goes through :func:`scoped_select` or :func:`get_in_scope`, so a sub-union account
+Every read goes through :func:`conditions` (lists, counts) or :func:`get_in_scope` (one record), so a sub-union account
 never sees, counts or loads another sub-union's member (an id from elsewhere is 404). Every
 change is validated against the catalogue, checked against the version the caller saw, and
 written to the audit log with old → new values, which is also the member's history.
@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from server.domain import audit
 from server.domain import fields as cat
@@ -73,10 +73,7 @@ def record_sensitive_read(session: Session, identity: Identity, member: Member, 
 
 
 def scoped_select(scope: Scope) -> Select:
-    stmt = select(Member)
-    if not scope.everything:
-        stmt = stmt.where(Member.sub_union_id.in_(scope.sub_union_ids or {-1}))
-    return stmt
+    return select(Member).where(*conditions(scope, MemberQuery()))
 
 
 def get_in_scope(session: Session, identity: Identity | None, member_id: int, permission: str) -> Member:
@@ -105,30 +102,43 @@ class MemberQuery:
     sort: str = "id"
 
 
-def search(session: Session, scope: Scope, query: MemberQuery, page: int, page_size: int) -> tuple[int, list[Member]]:
-    stmt = scoped_select(scope)
+def conditions(scope: Scope, query: MemberQuery) -> list:
+    """The WHERE clauses of a member search, always including the caller's scope."""
+    conds: list = []
+    if not scope.everything:
+        conds.append(Member.sub_union_id.in_(scope.sub_union_ids or {-1}))
     if query.sub_union_id is not None:
-        stmt = stmt.where(Member.sub_union_id == query.sub_union_id)
+        conds.append(Member.sub_union_id == query.sub_union_id)
     if query.membership_status:
-        stmt = stmt.where(Member.membership_status == query.membership_status)
+        conds.append(Member.membership_status == query.membership_status)
     if query.employment_status:
-        stmt = stmt.where(Member.employment_status == query.employment_status)
+        conds.append(Member.employment_status == query.employment_status)
     if query.q and (q := query.q.strip()):
         like = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         if q.isascii() and q.isalpha():
-            stmt = stmt.where(or_(Member.name_initials.like(f"{like.lower()}%", escape="\\"),
-                                  Member.staff_no.like(f"{like}%", escape="\\")))
+            conds.append(or_(Member.name_initials.like(f"{like.lower()}%", escape="\\"),
+                             Member.staff_no.like(f"{like}%", escape="\\")))
         elif q.isascii() and q.isalnum():
-            stmt = stmt.where(or_(Member.staff_no.like(f"{like}%", escape="\\"),
-                                  Member.member_no.like(f"{like}%", escape="\\")))
+            conds.append(or_(Member.staff_no.like(f"{like}%", escape="\\"),
+                             Member.member_no.like(f"{like}%", escape="\\")))
         else:
-            stmt = stmt.where(Member.name.like(f"%{like}%", escape="\\"))
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+            conds.append(Member.name.like(f"%{like}%", escape="\\"))
+    return conds
+
+
+def search(session: Session, scope: Scope, query: MemberQuery, page: int, page_size: int,
+           columns: tuple[str, ...] | None = None) -> tuple[int, list[Member]]:
+    """(total, one page of members). ``columns`` limits what is loaded, for list views."""
+    conds = conditions(scope, query)
+    total = session.scalar(select(func.count(Member.id)).where(*conds)) or 0
     key = query.sort.lstrip("-")
     column = getattr(Member, key)
     order = [column.desc() if query.sort.startswith("-") else column.asc()]
     if key != "id":
         order.append(Member.id.asc())
+    stmt = select(Member).where(*conds)
+    if columns:
+        stmt = stmt.options(load_only(*(getattr(Member, cat.BY_CODE[c].attr) for c in columns)))
     rows = session.scalars(stmt.order_by(*order).offset((page - 1) * page_size).limit(page_size)).all()
     return total, list(rows)
 
