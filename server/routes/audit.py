@@ -8,7 +8,8 @@ from marshmallow import Schema, fields
 
 from server.auth import require
 from server.domain import audit
-from server.routes.common import LocalDateTime, PageArgs, db_session, page_of, page_schema
+from server.domain.errors import Invalid
+from server.routes.common import LocalDateTime, PageArgs, db_session, id_field, page_of, page_schema
 from server.timeutil import to_utc_naive
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit-log", description="审计日志（校级角色）")
@@ -32,7 +33,7 @@ class AuditArgs(PageArgs):
     action = fields.String(load_default=None)
     object_type = fields.String(load_default=None)
     object_id = fields.String(load_default=None)
-    actor_user_id = fields.Integer(load_default=None)
+    actor_user_id = id_field(load_default=None)
     since = fields.DateTime(load_default=None, metadata={"description": "起始时间（北京时间）"})
     until = fields.DateTime(load_default=None, metadata={"description": "截止时间（北京时间，不含）"})
 
@@ -47,8 +48,18 @@ class AuditLog(MethodView):
         q = audit.AuditQuery(
             action=args["action"], object_type=args["object_type"], object_id=args["object_id"],
             actor_user_id=args["actor_user_id"],
-            since=to_utc_naive(args["since"]) if args["since"] else None,
-            until=to_utc_naive(args["until"]) if args["until"] else None,
+            since=_utc(args, "since"),
+            until=_utc(args, "until"),
         )
         total, rows = audit.search(db_session(), q, args["page"], args["page_size"])
         return page_of(total, rows, args)
+
+
+def _utc(args: dict, key: str):  # noqa: ANN202
+    """A typed time in UTC; 0001-01-01 or 9999-12-31 may not survive the shift (422, not 500)."""
+    if args[key] is None:
+        return None
+    try:
+        return to_utc_naive(args[key])
+    except OverflowError:
+        raise Invalid({key: "日期时间超出范围"}) from None

@@ -6,8 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
+from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy.orm import Session
+from webargs.flaskparser import FlaskParser
+from werkzeug.routing import IntegerConverter
 
 from server.timeutil import to_local
 
@@ -28,7 +31,7 @@ fields.Email.default_error_messages.update(invalid="电子邮箱格式不正确"
 fields.Nested.default_error_messages.update(type="应为对象")
 fields.Mapping.default_error_messages.update(invalid="应为对象")
 fields.List.default_error_messages.update(invalid="应为列表")
-Schema._default_error_messages = {"type": "请求体应为 JSON 对象", "unknown": "未知字段"}
+Schema._default_error_messages = {"type": "应为 JSON 对象", "unknown": "未知字段"}
 validate.Length.message_min = "长度不能少于 {min}"
 validate.Length.message_max = "长度不能超过 {max}"
 validate.Length.message_all = "长度应在 {min} 到 {max} 之间"
@@ -41,6 +44,42 @@ validate.Range.message_lte, validate.Range.message_lt = "不大于", "小于"
 validate.OneOf.default_message = "应为以下之一：{choices}"
 validate.Regexp.default_message = "格式不正确"
 validate.Email.default_message = "电子邮箱格式不正确"
+
+
+# ---- input the database could not even be asked about ----------------------------------------
+
+# The largest BIGINT. SQLite cannot bind a larger Python int (OverflowError), so an id beyond it
+# must be refused before it reaches a query: 404 in a path, 422 in a body or query string.
+MAX_ID = 2**63 - 1
+# Far beyond any real page, yet OFFSET (page - 1) * page_size stays a valid integer on both backends.
+MAX_PAGE = 10**9
+
+
+def id_field(**kwargs: Any) -> fields.Integer:
+    """A row id in a body or query string: a positive integer that fits a BIGINT."""
+    return fields.Integer(validate=validate.Range(min=1, max=MAX_ID), **kwargs)
+
+
+class IdConverter(IntegerConverter):
+    """``<int:…>`` in every route: a number beyond a BIGINT matches no route (404)."""
+
+    def __init__(self, map, *args: Any, **kwargs: Any):  # noqa: A002, ANN001
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+class _Parser(FlaskParser):
+    """JSON nested deeper than the parser can recurse is bad JSON (400), not a 500."""
+
+    def load_json(self, req, schema):  # noqa: ANN001, ANN201
+        try:
+            return super().load_json(req, schema)
+        except RecursionError as exc:
+            return self._handle_invalid_json_error(exc, req)
+
+
+# Every blueprint, including those written later, parses arguments with it.
+Blueprint.ARGUMENTS_PARSER = _Parser()
 
 
 # ---- runtime ---------------------------------------------------------------------------
@@ -69,7 +108,8 @@ class LocalDateTime(fields.DateTime):
 
 
 class PageArgs(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1), metadata={"description": "页码，从 1 开始"})
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE),
+                          metadata={"description": "页码，从 1 开始"})
     page_size = fields.Integer(
         load_default=20, validate=validate.Range(min=1, max=200), metadata={"description": "每页条数，1–200"}
     )

@@ -10,7 +10,7 @@ from server.auth import current_identity as identity
 from server.auth import require
 from server.domain import accounts
 from server.domain.roles import ROLES
-from server.routes.common import LocalDateTime, PageArgs, config, db_session, page_of, page_schema
+from server.routes.common import LocalDateTime, PageArgs, config, db_session, id_field, page_of, page_schema
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1", description="账号与角色（超级管理员）")
 
@@ -19,7 +19,7 @@ ROLE_CODES = list(ROLES)
 
 class BindingSchema(Schema):
     role = fields.String(required=True, validate=validate.OneOf(ROLE_CODES))
-    sub_union_id = fields.Integer(load_default=None, allow_none=True)
+    sub_union_id = id_field(load_default=None, allow_none=True)
 
 
 class UserOut(Schema):
@@ -39,14 +39,14 @@ class UserCreate(Schema):
     display_name = fields.String(required=True, validate=validate.Length(min=1, max=64))
     password = fields.String(load_default=None, allow_none=True, load_only=True)
     roles = fields.List(fields.Nested(BindingSchema), load_default=list)
-    member_id = fields.Integer(load_default=None, allow_none=True)
+    member_id = id_field(load_default=None, allow_none=True)
 
 
 class UserPatch(Schema):
     display_name = fields.String(validate=validate.Length(min=1, max=64))
     password = fields.String(load_only=True)
     roles = fields.List(fields.Nested(BindingSchema))
-    member_id = fields.Integer(allow_none=True)
+    member_id = id_field(allow_none=True)
     is_active = fields.Boolean()
 
 

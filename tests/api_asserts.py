@@ -1,0 +1,37 @@
+"""Assertions shared by the feature tests: what every error answer must look like."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def has_chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def assert_error(resp: Any, status: int, code: str, *, message: str | None = None,
+                 fields: tuple[str, ...] = ()) -> dict[str, Any]:
+    """An error answer: JSON (never HTML) with status, a stable code and a Chinese message;
+    ``fields`` must name every given field. Returns the body for further checks."""
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == status, text
+    assert resp.mimetype == "application/json", (resp.content_type, text)
+    assert "<html" not in text.lower()
+    body = resp.get_json()
+    assert body["status"] == status, body
+    assert body["code"] == code, body
+    assert isinstance(body["message"], str) and has_chinese(body["message"]), body
+    if message is not None:
+        assert body["message"] == message, body
+    for name in fields:
+        assert name in body.get("fields", {}), body
+        assert body["fields"][name], body
+    return body
+
+
+def reread(db: Any) -> Any:
+    """Make the test's session see what the requests committed: end its transaction and forget
+    every loaded object (a commit with expire_on_commit=False leaves stale ones behind)."""
+    db.rollback()
+    db.expire_all()
+    return db
