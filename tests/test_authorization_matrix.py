@@ -66,6 +66,24 @@ ROWS: list[tuple[str, str, str, Any, dict[str, int]]] = [
      only(["admin", "chair"], 200)),
     ("sub_unions.delete", "DELETE", "/api/v1/sub-unions/{empty_sub}", None, only(["admin", "chair"], 204)),
     ("audit.list", "GET", "/api/v1/audit-log", None, only(SCHOOL, 200)),
+    # --- member registry ------------------------------------------------------------------
+    ("fields", "GET", "/api/v1/fields", None, expect(200)),
+    ("members.list", "GET", "/api/v1/members", None, only(STAFF, 200)),
+    ("members.create", "POST", "/api/v1/members",
+     {"name": "周新", "gender": "女", "birth_date": "1992-05-01", "staff_no": "20240001"},
+     only(SCHOOL, 422, **each(OWN_SUB + OTHER_SUB, 201))),  # school roles must name the sub-union
+    ("members.get own", "GET", "/api/v1/members/{member_id}", None,
+     only(SCHOOL + OWN_SUB, 200, **each(OTHER_SUB, 404))),
+    ("members.get other", "GET", "/api/v1/members/{other_member_id}", None,
+     only(SCHOOL + OTHER_SUB, 200, **each(OWN_SUB, 404))),
+    ("members.patch own", "PATCH", "/api/v1/members/{member_id}", {"hobbies": "摄影", "version": 1},
+     only(SCHOOL + OWN_SUB, 200, **each(OTHER_SUB, 404))),
+    ("members.patch other", "PATCH", "/api/v1/members/{other_member_id}", {"hobbies": "摄影", "version": 1},
+     only(SCHOOL + OTHER_SUB, 200, **each(OWN_SUB, 404))),
+    ("members.history", "GET", "/api/v1/members/{member_id}/history", None,
+     only(SCHOOL + OWN_SUB, 200, **each(OTHER_SUB, 404))),
+    ("me.member", "GET", "/api/v1/me/member", None, only(["member"], 200)),
+    ("me.member.patch", "PATCH", "/api/v1/me/member", {"hobbies": "游泳", "version": 1}, only(["member"], 200)),
 ]
 
 
