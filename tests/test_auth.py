@@ -276,3 +276,13 @@ def test_login_form_encoded_body_is_not_read(world, anon):
     """Only JSON is read: a form post is told the fields are missing (and is not a sign-in)."""
     resp = anon.post(LOGIN, data={"username": "chair", "password": PASSWORD})
     assert_error(resp, 422, "validation_error", fields=("username", "password"))
+
+
+def test_username_is_case_insensitive_on_every_backend(clients, anon):  # noqa: ANN001
+    """MariaDB compares usernames without case and SQLite with it; accounts must not differ."""
+    r = anon.post("/api/v1/auth/login", json={"username": "  CHAIR ", "password": "secret123"})
+    assert r.status_code == 200 and r.json["user"]["username"] == "chair"
+    created = clients["admin"].post("/api/v1/users", json={"username": "NewBie", "display_name": "新人"})
+    assert created.status_code == 201 and created.json["username"] == "newbie"
+    dup = clients["admin"].post("/api/v1/users", json={"username": "NEWBIE", "display_name": "新人"})
+    assert dup.status_code == 409

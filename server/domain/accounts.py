@@ -108,6 +108,9 @@ def issue_token(session: Session, user: User, ttl_hours: int, *, kind: str = "lo
 
 def login(session: Session, throttle: LoginThrottle, username: str, password: str, *,
           address: str | None, ttl_hours: int) -> tuple[User, IssuedToken]:
+    # Usernames are stored in lower case: MariaDB compares case-insensitively, SQLite does
+    # not, and one account must not sign in as "CHAIR" on one backend only.
+    username = username.strip().lower()
     throttle.check(username, address)
     user = session.scalar(select(User).where(User.username == username))
     ok = check_password_hash(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
@@ -243,7 +246,8 @@ def create_user(session: Session, actor: Identity | None, *, username: str, disp
                 member_id: int | None = None, hash_method: str = "scrypt",
                 enforce_policy: bool = True) -> User:
     errors: dict[str, str] = {}
-    if not USERNAME_RE.match(username or ""):
+    username = (username or "").strip().lower()
+    if not USERNAME_RE.match(username):
         errors["username"] = "用户名为 2–64 位字母、数字或 _ . @ -"
     if not (display_name or "").strip():
         errors["display_name"] = "姓名不能为空"
