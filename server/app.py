@@ -90,9 +90,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app.url_map.converters["int"] = IdConverter  # before any route is added
     api = Api(app)
-    from server.routes import audit, auth, members, sub_unions, users
+    from server.routes import audit, auth, member_forms, members, sub_unions, users
 
-    for module in (auth, users, sub_unions, members, audit):
+    for module in (auth, users, sub_unions, members, member_forms, audit):
         api.register_blueprint(module.blp)
     errors.register(app)
     _unit_of_work_per_request(app, database)

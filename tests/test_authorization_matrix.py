@@ -84,6 +84,12 @@ ROWS: list[tuple[str, str, str, Any, dict[str, int]]] = [
      only(SCHOOL + OWN_SUB, 200, **each(OTHER_SUB, 404))),
     ("me.member", "GET", "/api/v1/me/member", None, only(["member"], 200)),
     ("me.member.patch", "PATCH", "/api/v1/me/member", {"hobbies": "游泳", "version": 1}, only(["member"], 200)),
+    # --- printed registration form (PDF) ----------------------------------------------------
+    ("members.form", "GET", "/api/v1/members/{member_id}/registration-form.pdf", None,
+     only(SCHOOL + OWN_SUB, 200, **each(OTHER_SUB, 404))),
+    ("members.forms", "GET", "/api/v1/members/registration-forms.pdf", None, only(STAFF, 200)),
+    ("me.form", "GET", "/api/v1/me/registration-form.pdf", None,
+     expect(404, member=200)),  # staff accounts have no linked member
 ]
 
 
