@@ -32,8 +32,8 @@ class JobQueue:
 
     def enqueue(self, func: str, *args: Any, retry: tuple[int, int] | None = None,
                 job_id: str | None = None, **kwargs: Any) -> Job:
-        return self.queue.enqueue(
-            func, *args, kwargs=kwargs or None, job_id=job_id,
+        return self.queue.enqueue_call(
+            func, args=args, kwargs=kwargs or None, job_id=job_id,
             retry=Retry(max=retry[0], interval=retry[1]) if retry else None,
             result_ttl=86400, failure_ttl=7 * 86400,
         )
