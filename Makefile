@@ -14,6 +14,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
+# The OIDC peer of tests/test_sso_oidc.py (oidc-provider, pinned by its package-lock.json); without
+# node the OIDC tests skip with a reason.
+OIDC_PEER := tests/peers/oidc
+$(OIDC_PEER)/node_modules/.installed: $(OIDC_PEER)/package-lock.json
+	@if command -v npm >/dev/null; then cd $(OIDC_PEER) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else echo "未安装 node/npm：OIDC 测试将跳过"; fi
+
 ## Start the service on the embedded default with demo data: http://127.0.0.1:5000, /docs
 run: $(STAMP)
 	$(BIN)/union serve --demo --port 5000
@@ -29,10 +36,10 @@ test: $(STAMP)
 		echo "跳过 MariaDB + Redis 一轮（服务未响应）"; \
 	fi
 
-test-embedded: $(STAMP)
+test-embedded: $(STAMP) $(OIDC_PEER)/node_modules/.installed
 	env -u UNION_TEST_DATABASE_URL -u UNION_TEST_REDIS_URL $(BIN)/python -m pytest
 
-test-mariadb: $(STAMP)
+test-mariadb: $(STAMP) $(OIDC_PEER)/node_modules/.installed
 	UNION_TEST_DATABASE_URL='$(TEST_DATABASE_URL)' UNION_TEST_REDIS_URL='$(TEST_REDIS_URL)' $(BIN)/python -m pytest
 
 lint: $(STAMP)

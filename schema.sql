@@ -21,6 +21,30 @@ CREATE INDEX ix_audit_log_at ON audit_log (at);
 
 CREATE INDEX ix_audit_log_object ON audit_log (object_type, object_id);
 
+CREATE TABLE outbox (
+	id BIGINT NOT NULL AUTO_INCREMENT, 
+	event VARCHAR(64) NOT NULL, 
+	object_type VARCHAR(32), 
+	object_id VARCHAR(64), 
+	recipient_user_id INTEGER, 
+	payload JSON, 
+	status VARCHAR(16) NOT NULL, 
+	attempts INTEGER NOT NULL, 
+	created_at DATETIME NOT NULL, 
+	sent_at DATETIME, 
+	CONSTRAINT pk_outbox PRIMARY KEY (id)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX ix_outbox_object ON outbox (object_type, object_id);
+
+CREATE INDEX ix_outbox_status ON outbox (status, id);
+
+CREATE TABLE sequences (
+	name VARCHAR(32) NOT NULL, 
+	value INTEGER NOT NULL, 
+	CONSTRAINT pk_sequences PRIMARY KEY (name)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
 CREATE TABLE sub_unions (
 	id INTEGER NOT NULL AUTO_INCREMENT, 
 	name VARCHAR(100) NOT NULL, 
@@ -101,6 +125,88 @@ CREATE INDEX ix_members_name_initials ON members (name_initials);
 
 CREATE INDEX ix_members_sub_union_status ON members (sub_union_id, membership_status);
 
+CREATE TABLE membership_events (
+	id BIGINT NOT NULL AUTO_INCREMENT, 
+	member_id INTEGER NOT NULL, 
+	kind VARCHAR(16) NOT NULL, 
+	effective_date DATE NOT NULL, 
+	reason VARCHAR(500), 
+	from_sub_union_id INTEGER, 
+	to_sub_union_id INTEGER, 
+	ref_type VARCHAR(32), 
+	ref_id INTEGER, 
+	created_by INTEGER, 
+	created_at DATETIME NOT NULL, 
+	CONSTRAINT pk_membership_events PRIMARY KEY (id), 
+	CONSTRAINT fk_membership_events_member_id_members FOREIGN KEY(member_id) REFERENCES members (id)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX ix_membership_events_member ON membership_events (member_id, id);
+
+CREATE TABLE status_changes (
+	id INTEGER NOT NULL AUTO_INCREMENT, 
+	member_id INTEGER NOT NULL, 
+	sub_union_id INTEGER NOT NULL, 
+	kind VARCHAR(8) NOT NULL, 
+	effective_date DATE NOT NULL, 
+	reason VARCHAR(500) NOT NULL, 
+	status VARCHAR(16) NOT NULL, 
+	open_member_id INTEGER, 
+	requested_by INTEGER, 
+	decided_by INTEGER, 
+	decided_at DATETIME, 
+	reject_reason VARCHAR(500), 
+	created_at DATETIME NOT NULL, 
+	updated_at DATETIME NOT NULL, 
+	CONSTRAINT pk_status_changes PRIMARY KEY (id), 
+	CONSTRAINT fk_status_changes_member_id_members FOREIGN KEY(member_id) REFERENCES members (id), 
+	CONSTRAINT fk_status_changes_sub_union_id_sub_unions FOREIGN KEY(sub_union_id) REFERENCES sub_unions (id), 
+	CONSTRAINT uq_status_changes_open_member_id UNIQUE (open_member_id)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX ix_status_changes_member ON status_changes (member_id);
+
+CREATE INDEX ix_status_changes_status ON status_changes (status);
+
+CREATE INDEX ix_status_changes_sub_union ON status_changes (sub_union_id);
+
+CREATE TABLE transfers (
+	id INTEGER NOT NULL AUTO_INCREMENT, 
+	member_id INTEGER NOT NULL, 
+	from_sub_union_id INTEGER NOT NULL, 
+	to_sub_union_id INTEGER NOT NULL, 
+	reason VARCHAR(500) NOT NULL, 
+	status VARCHAR(16) NOT NULL, 
+	open_member_id INTEGER, 
+	requested_by INTEGER, 
+	out_approved_by INTEGER, 
+	out_approved_at DATETIME, 
+	school_approved_by INTEGER, 
+	school_approved_at DATETIME, 
+	accepted_by INTEGER, 
+	accepted_at DATETIME, 
+	rejected_by INTEGER, 
+	rejected_at DATETIME, 
+	reject_reason VARCHAR(500), 
+	cancelled_by INTEGER, 
+	cancelled_at DATETIME, 
+	created_at DATETIME NOT NULL, 
+	updated_at DATETIME NOT NULL, 
+	CONSTRAINT pk_transfers PRIMARY KEY (id), 
+	CONSTRAINT fk_transfers_member_id_members FOREIGN KEY(member_id) REFERENCES members (id), 
+	CONSTRAINT fk_transfers_from_sub_union_id_sub_unions FOREIGN KEY(from_sub_union_id) REFERENCES sub_unions (id), 
+	CONSTRAINT fk_transfers_to_sub_union_id_sub_unions FOREIGN KEY(to_sub_union_id) REFERENCES sub_unions (id), 
+	CONSTRAINT uq_transfers_open_member_id UNIQUE (open_member_id)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX ix_transfers_from ON transfers (from_sub_union_id);
+
+CREATE INDEX ix_transfers_member ON transfers (member_id);
+
+CREATE INDEX ix_transfers_status ON transfers (status);
+
+CREATE INDEX ix_transfers_to ON transfers (to_sub_union_id);
+
 CREATE TABLE users (
 	id INTEGER NOT NULL AUTO_INCREMENT, 
 	username VARCHAR(64) NOT NULL, 
@@ -134,6 +240,73 @@ CREATE TABLE api_tokens (
 
 CREATE INDEX ix_api_tokens_user_active ON api_tokens (user_id, revoked_at);
 
+CREATE TABLE applications (
+	id INTEGER NOT NULL AUTO_INCREMENT, 
+	applicant_user_id INTEGER NOT NULL, 
+	status VARCHAR(16) NOT NULL, 
+	sub_union_id INTEGER, 
+	`values` JSON NOT NULL, 
+	name VARCHAR(50), 
+	id_number VARCHAR(30), 
+	open_user_id INTEGER, 
+	open_id_number VARCHAR(30), 
+	submitted_at DATETIME, 
+	confirmed_by INTEGER, 
+	confirmed_at DATETIME, 
+	decided_by INTEGER, 
+	decided_at DATETIME, 
+	reject_reason VARCHAR(500), 
+	member_id INTEGER, 
+	created_at DATETIME NOT NULL, 
+	updated_at DATETIME NOT NULL, 
+	CONSTRAINT pk_applications PRIMARY KEY (id), 
+	CONSTRAINT fk_applications_applicant_user_id_users FOREIGN KEY(applicant_user_id) REFERENCES users (id), 
+	CONSTRAINT fk_applications_sub_union_id_sub_unions FOREIGN KEY(sub_union_id) REFERENCES sub_unions (id), 
+	CONSTRAINT uq_applications_open_user_id UNIQUE (open_user_id), 
+	CONSTRAINT uq_applications_open_id_number UNIQUE (open_id_number), 
+	CONSTRAINT fk_applications_member_id_members FOREIGN KEY(member_id) REFERENCES members (id)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX ix_applications_applicant ON applications (applicant_user_id);
+
+CREATE INDEX ix_applications_id_number ON applications (id_number);
+
+CREATE INDEX ix_applications_status_sub_union ON applications (status, sub_union_id);
+
+CREATE TABLE external_identities (
+	id INTEGER NOT NULL AUTO_INCREMENT, 
+	provider VARCHAR(16) NOT NULL, 
+	subject VARCHAR(128) NOT NULL, 
+	user_id INTEGER NOT NULL, 
+	attributes JSON, 
+	created_at DATETIME NOT NULL, 
+	last_login_at DATETIME, 
+	CONSTRAINT pk_external_identities PRIMARY KEY (id), 
+	CONSTRAINT uq_external_identities_provider_subject UNIQUE (provider, subject), 
+	CONSTRAINT fk_external_identities_user_id_users FOREIGN KEY(user_id) REFERENCES users (id) ON DELETE CASCADE
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX ix_external_identities_user_id ON external_identities (user_id);
+
+CREATE TABLE portal_sessions (
+	id BIGINT NOT NULL AUTO_INCREMENT, 
+	user_id INTEGER NOT NULL, 
+	key_hash VARCHAR(64) NOT NULL, 
+	csrf_token VARCHAR(64) NOT NULL, 
+	source VARCHAR(16) NOT NULL, 
+	cas_ticket VARCHAR(255), 
+	created_at DATETIME NOT NULL, 
+	expires_at DATETIME NOT NULL, 
+	revoked_at DATETIME, 
+	created_address VARCHAR(45), 
+	CONSTRAINT pk_portal_sessions PRIMARY KEY (id), 
+	CONSTRAINT fk_portal_sessions_user_id_users FOREIGN KEY(user_id) REFERENCES users (id) ON DELETE CASCADE, 
+	CONSTRAINT uq_portal_sessions_key_hash UNIQUE (key_hash), 
+	CONSTRAINT uq_portal_sessions_cas_ticket UNIQUE (cas_ticket)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX ix_portal_sessions_user_active ON portal_sessions (user_id, revoked_at);
+
 CREATE TABLE role_bindings (
 	id INTEGER NOT NULL AUTO_INCREMENT, 
 	user_id INTEGER NOT NULL, 
@@ -147,3 +320,62 @@ CREATE TABLE role_bindings (
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
 
 CREATE INDEX ix_role_bindings_sub_union_id ON role_bindings (sub_union_id);
+
+CREATE TABLE stats_exports (
+	id INTEGER NOT NULL AUTO_INCREMENT, 
+	requested_by INTEGER NOT NULL, 
+	job_id VARCHAR(64) NOT NULL, 
+	filter JSON NOT NULL, 
+	fields JSON, 
+	group_by JSON, 
+	template VARCHAR(32), 
+	status VARCHAR(16) NOT NULL, 
+	total INTEGER NOT NULL, 
+	rows_written INTEGER NOT NULL, 
+	file_name VARCHAR(255), 
+	download_name VARCHAR(255), 
+	error VARCHAR(500), 
+	created_at DATETIME NOT NULL, 
+	started_at DATETIME, 
+	finished_at DATETIME, 
+	CONSTRAINT pk_stats_exports PRIMARY KEY (id), 
+	CONSTRAINT fk_stats_exports_requested_by_users FOREIGN KEY(requested_by) REFERENCES users (id) ON DELETE CASCADE, 
+	CONSTRAINT uq_stats_exports_job_id UNIQUE (job_id)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX ix_stats_exports_requester ON stats_exports (requested_by);
+
+CREATE TABLE stats_presets (
+	id INTEGER NOT NULL AUTO_INCREMENT, 
+	name VARCHAR(100) NOT NULL, 
+	description VARCHAR(500), 
+	filter JSON NOT NULL, 
+	fields JSON, 
+	group_by JSON, 
+	owner_user_id INTEGER NOT NULL, 
+	shared BOOL NOT NULL, 
+	created_at DATETIME NOT NULL, 
+	updated_at DATETIME NOT NULL, 
+	CONSTRAINT pk_stats_presets PRIMARY KEY (id), 
+	CONSTRAINT fk_stats_presets_owner_user_id_users FOREIGN KEY(owner_user_id) REFERENCES users (id) ON DELETE CASCADE
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX ix_stats_presets_owner ON stats_presets (owner_user_id);
+
+CREATE TABLE wechat_accounts (
+	id INTEGER NOT NULL AUTO_INCREMENT, 
+	openid VARCHAR(64) NOT NULL, 
+	unionid VARCHAR(64), 
+	user_id INTEGER NOT NULL, 
+	member_id INTEGER, 
+	bound_at DATETIME, 
+	created_at DATETIME NOT NULL, 
+	last_login_at DATETIME, 
+	CONSTRAINT pk_wechat_accounts PRIMARY KEY (id), 
+	CONSTRAINT uq_wechat_accounts_openid UNIQUE (openid), 
+	CONSTRAINT fk_wechat_accounts_user_id_users FOREIGN KEY(user_id) REFERENCES users (id), 
+	CONSTRAINT uq_wechat_accounts_member_id UNIQUE (member_id), 
+	CONSTRAINT fk_wechat_accounts_member_id_members FOREIGN KEY(member_id) REFERENCES members (id)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX ix_wechat_accounts_user_id ON wechat_accounts (user_id);

@@ -90,9 +90,27 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app.url_map.converters["int"] = IdConverter  # before any route is added
     api = Api(app)
-    from server.routes import audit, auth, member_forms, members, sub_unions, users
+    from server.routes import audit, auth, member_forms, members, members_import, sub_unions, users
 
-    for module in (auth, users, sub_unions, members, member_forms, audit):
+    for module in (auth, users, sub_unions, members, member_forms, members_import, audit):
+        api.register_blueprint(module.blp)
+    from server.routes import exports as exports_routes
+    from server.routes import stats as stats_routes
+
+    api.register_blueprint(stats_routes.blp)  # issue 5: statistics, presets, exports
+    api.register_blueprint(exports_routes.blp)
+    from server import wechat
+    from server.routes import sso
+    from server.routes import wechat as wechat_routes
+
+    api.register_blueprint(wechat_routes.blp)  # issue 6: WeChat login and binding
+    wechat.init_app(app)
+    sso.init_app(app)  # issue 6: /sso/* (CAS, OIDC), portal session cookie
+    from server.routes import applications as applications_routes
+    from server.routes import status_changes as status_changes_routes
+    from server.routes import transfers as transfers_routes
+
+    for module in (applications_routes, transfers_routes, status_changes_routes):  # issue 4: workflows
         api.register_blueprint(module.blp)
     errors.register(app)
     _unit_of_work_per_request(app, database)

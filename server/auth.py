@@ -1,17 +1,21 @@
 """Who is asking, and what they may touch.
 
-The caller is identified once per request from ``Authorization: Bearer <token>`` (the portal's
-session cookie joins later with SSO). :func:`require` is the one permission check every route
+The caller is identified once per request from ``Authorization: Bearer <token>`` or, failing
+that, from the portal's session cookie (Flask's signed session holding the key of a server-side
+portal session, see :mod:`server.domain.identity`). A cookie-authenticated unsafe request must
+carry the session's CSRF token in ``X-CSRF-Token``; a Bearer request needs none, since a
+browser never attaches a bearer token by itself. :func:`require` is the one permission check every route
 uses; it delegates to :func:`server.domain.roles.require`, so jobs and later modules apply the
 very same rule.
 """
 
 from __future__ import annotations
 
-from flask import g, request
+from flask import g, request, session
 
 from server.domain import accounts, roles
-from server.domain.errors import Unauthorized
+from server.domain import identity as identities
+from server.domain.errors import Forbidden, Unauthorized
 from server.domain.roles import Identity, Scope
 from server.routes.common import db_session
 
@@ -26,12 +30,30 @@ def current_identity() -> Identity | None:
     return g.identity
 
 
+PORTAL_SESSION_KEY = "psid"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def _identify() -> Identity | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if scheme.lower() == "bearer" and token.strip():
+        return accounts.resolve_token(db_session(), token.strip(), client_address())
+    if header:
         return None
-    return accounts.resolve_token(db_session(), token.strip(), client_address())
+    return _identify_portal_session()
+
+
+def _identify_portal_session() -> Identity | None:
+    key = session.get(PORTAL_SESSION_KEY)
+    if not isinstance(key, str) or not key:
+        return None
+    identity = identities.resolve_portal_session(db_session(), key, client_address())
+    if identity is not None and request.method not in SAFE_METHODS and not identities.csrf_ok(
+            identity, request.headers.get(CSRF_HEADER)):
+        raise Forbidden("缺少或无效的 CSRF 令牌（请求头 X-CSRF-Token），请刷新页面后重试", code="csrf_failed")
+    return identity
 
 
 def require(permission: str, sub_union_id: int | None = None, *, scoped: bool = False) -> Scope:

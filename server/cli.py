@@ -38,19 +38,30 @@ def init_db() -> None:
 
 
 @main.command()
-@click.option("--demo", is_flag=True, help="演示学校：分工会、各角色账号与会员")
-def seed(demo: bool) -> None:
+@click.option("--demo", is_flag=True, help="演示学校：分工会、各角色账号与约 2000 名会员")
+@click.option("--members", type=click.IntRange(min=1), default=None,
+              help="再生成 N 名会员，分布在现有分工会（没有分工会时先建演示分工会）")
+def seed(demo: bool, members: int | None) -> None:
     """填充数据。"""
-    if not demo:
-        raise click.UsageError("请指定 --demo")
+    if not demo and not members:
+        raise click.UsageError("请指定 --demo 或 --members N")
     app = _app()
     rt = app.extensions["union"]
     rt.db.create_all()
-    from server.seed import seed_demo
+    from server.seed import seed_demo, seed_members
 
-    with rt.db.unit_of_work() as session:
-        seed_demo(session, hash_method=app.config["PASSWORD_HASH_METHOD"])
-    click.echo("演示数据已就绪（演示账号密码 demo123）")
+    if demo:
+        with rt.db.unit_of_work() as session:
+            seed_demo(session, hash_method=app.config["PASSWORD_HASH_METHOD"])
+        click.echo("演示数据已就绪（演示账号密码 demo123）")
+    if members:
+        import time
+
+        started = time.perf_counter()
+        with rt.db.unit_of_work() as session:
+            count = seed_members(session, members)
+        elapsed = time.perf_counter() - started
+        click.echo(f"已生成会员 {count} 名，用时 {elapsed:.1f} 秒")
 
 
 @main.command()

@@ -27,6 +27,25 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
     "TRUST_PROXY_HOPS": 0,  # set to 1 behind one reverse proxy so X-Forwarded-For is honoured
     "SQL_ECHO": False,
+    # --- identity (issue 6): campus SSO, WeChat mini-program, portal sessions ---
+    "PUBLIC_URL": None,  # https://union.example.edu.cn — the base of SSO callback URLs
+    "PORTAL_SESSION_HOURS": 8,
+    "SSO_TIMEOUT_SECONDS": 10,  # every HTTP call to CAS or the OIDC provider
+    "CAS_SERVER_URL": None,  # https://cas.example.edu.cn/cas/ — None: no CAS
+    "CAS_VERSION": "3",  # 3: /p3/serviceValidate with attributes; 2: /serviceValidate
+    "CAS_ATTRIBUTE_MAP": "{}",  # JSON: {"name": "xm", "department": "dwmc", "category": "rylb"}
+    "CAS_MAX_RESPONSE_BYTES": 256 * 1024,
+    "OIDC_METADATA_URL": None,  # https://idp.example.edu.cn/.well-known/openid-configuration
+    "OIDC_CLIENT_ID": None,
+    "OIDC_CLIENT_SECRET": None,
+    "OIDC_SCOPE": "openid profile",
+    "OIDC_ATTRIBUTE_MAP": "{}",  # JSON: {"staff_no": "sub", "name": "name", …}
+    "WECHAT_APPID": None,  # None: development login with codes "dev:<openid>" (never in production)
+    "WECHAT_SECRET": None,
+    "WECHAT_API_BASE_URL": "https://api.weixin.qq.com/",
+    "WECHAT_TIMEOUT_SECONDS": 5,
+    "WECHAT_BIND_MAX_TRIES_PER_HOUR": 5,
+    "ALLOW_NO_SSO": False,  # production without WeChat and SSO settings: only with this opt-out
 }
 
 _INT_KEYS = (
@@ -36,6 +55,11 @@ _INT_KEYS = (
     "LOGIN_MAX_FAILURES_PER_ADDRESS",
     "MAX_CONTENT_LENGTH",
     "TRUST_PROXY_HOPS",
+    "PORTAL_SESSION_HOURS",
+    "SSO_TIMEOUT_SECONDS",
+    "CAS_MAX_RESPONSE_BYTES",
+    "WECHAT_TIMEOUT_SECONDS",
+    "WECHAT_BIND_MAX_TRIES_PER_HOUR",
 )
 
 
@@ -94,6 +118,54 @@ def _validate(cfg: dict[str, Any], instance_path: str) -> None:
         _fail("SECRET_KEY", "生产环境至少需要 32 个字符")
     if cfg["ENV"] == "production" and not cfg["REDIS_URL"]:
         _fail("REDIS_URL", "生产环境必须设置（任务队列与登录限流依赖 Redis）")
+    _validate_identity(cfg)
+
+
+IDENTITY_MAP_KEYS = ("staff_no", "name", "department", "category", "email", "mobile")
+
+
+def _validate_identity(cfg: dict[str, Any]) -> None:
+    """SSO and WeChat settings (issue 6); production must not silently fall back to dev login."""
+    import json
+
+    if isinstance(cfg["ALLOW_NO_SSO"], str):
+        cfg["ALLOW_NO_SSO"] = cfg["ALLOW_NO_SSO"].lower() in ("1", "true", "yes")
+    for key in ("PUBLIC_URL", "CAS_SERVER_URL", "OIDC_METADATA_URL", "WECHAT_API_BASE_URL"):
+        value = cfg[key]
+        if value and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname):
+            _fail(key, f"应为 http:// 或 https:// 开头的完整地址，实际为 {value!r}")
+    if cfg["PUBLIC_URL"]:
+        cfg["PUBLIC_URL"] = cfg["PUBLIC_URL"].rstrip("/")
+    if cfg["CAS_SERVER_URL"] and not cfg["CAS_SERVER_URL"].endswith("/"):
+        cfg["CAS_SERVER_URL"] += "/"  # python-cas joins "login" onto it
+    if not cfg["WECHAT_API_BASE_URL"].endswith("/"):
+        cfg["WECHAT_API_BASE_URL"] += "/"
+    cfg["CAS_VERSION"] = str(cfg["CAS_VERSION"])
+    if cfg["CAS_VERSION"] not in ("2", "3"):
+        _fail("CAS_VERSION", f"应为 2 或 3，实际为 {cfg['CAS_VERSION']!r}")
+    for key in ("CAS_ATTRIBUTE_MAP", "OIDC_ATTRIBUTE_MAP"):
+        raw = cfg[key]
+        try:
+            mapping = json.loads(raw) if isinstance(raw, str) else raw
+        except ValueError:
+            _fail(key, f"应为 JSON 对象，实际为 {raw!r}")
+        if not isinstance(mapping, dict) or not all(isinstance(v, str) and v for v in mapping.values()):
+            _fail(key, "应为 JSON 对象，值为属性名（字符串）")
+        unknown = sorted(set(mapping) - set(IDENTITY_MAP_KEYS))
+        if unknown:
+            _fail(key, f"未知的键 {', '.join(unknown)}；可用：{', '.join(IDENTITY_MAP_KEYS)}")
+        cfg[key] = mapping
+    if cfg["OIDC_METADATA_URL"] and not cfg["OIDC_CLIENT_ID"]:
+        _fail("OIDC_CLIENT_ID", "设置了 UNION_OIDC_METADATA_URL 时必须设置")
+    if bool(cfg["WECHAT_APPID"]) != bool(cfg["WECHAT_SECRET"]):
+        _fail("WECHAT_SECRET" if cfg["WECHAT_APPID"] else "WECHAT_APPID", "WECHAT_APPID 与 WECHAT_SECRET 须同时设置")
+    if cfg["ENV"] == "production" and not cfg["ALLOW_NO_SSO"]:
+        if not cfg["WECHAT_APPID"]:
+            _fail("WECHAT_APPID", "生产环境必须配置微信小程序（或设置 UNION_ALLOW_NO_SSO=1 明确放弃）")
+        if not (cfg["CAS_SERVER_URL"] or cfg["OIDC_METADATA_URL"]):
+            _fail("CAS_SERVER_URL", "生产环境必须配置 CAS 或 OIDC 统一身份认证（或设置 UNION_ALLOW_NO_SSO=1 明确放弃）")
+    if cfg["ENV"] == "production" and (cfg["CAS_SERVER_URL"] or cfg["OIDC_METADATA_URL"]) and not cfg["PUBLIC_URL"]:
+        _fail("PUBLIC_URL", "生产环境配置了统一身份认证时必须设置本站对外地址（回调地址以它为准）")
 
 
 def _instance_secret(instance_path: str) -> str:

@@ -1,14 +1,23 @@
-"""Demo and benchmark data: a plausible school with its sub-unions and an account per role."""
+"""Demo and benchmark data: a plausible school with its sub-unions, generated members, and an
+account per role (the ``member`` account linked to 陈思远's full record)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import date
+
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from server.domain import accounts, sub_unions
+from server.domain.members.generator import generator_for, insert_members, to_row
 from server.models import Member, SubUnion, User
 
 DEMO_PASSWORD = "demo123"
+DEMO_MEMBERS = 2000
+# The demo `member` account's own record.
+DEMO_MEMBER = {"name": "陈思远", "gender": "男", "birth_date": date(1985, 3, 7), "employment_status": "在职",
+               "post_category": "专任教师", "school_join_date": date(2015, 7, 1)}
+DEMO_MEMBER_STAFF_NO = "20150123"
 
 # (name, code) — about twenty, as a real university has them.
 DEMO_SUB_UNIONS: list[tuple[str, str]] = [
@@ -59,23 +68,63 @@ def seed_sub_unions(session: Session) -> dict[str, SubUnion]:
     return existing
 
 
-def seed_demo(session: Session, *, hash_method: str = "scrypt") -> dict[str, User]:
-    """Idempotent: running it twice leaves one demo school."""
+def retirees_sub_union_id(session: Session) -> int | None:
+    return session.scalar(select(SubUnion.id).where(SubUnion.is_retirees.is_(True)).order_by(SubUnion.id).limit(1))
+
+
+def seed_members(session: Session, count: int) -> int:
+    """Add ``count`` generated members spread over the existing sub-unions (creating the demo
+    sub-unions first if there are none); retirees go to the retirees' sub-union."""
+    if not session.scalar(select(func.count()).select_from(SubUnion)):
+        seed_sub_unions(session)
+        session.flush()
+    ids = list(session.scalars(select(SubUnion.id).order_by(SubUnion.sort_order, SubUnion.id)))
+    return insert_members(session, count, ids, retirees_sub_union_id(session))
+
+
+def _demo_member(session: Session, subs: dict[str, SubUnion]) -> Member:
+    """陈思远's record, generated in full (every field valid) and found again on a second run."""
+    member = session.scalar(select(Member).where(Member.staff_no == DEMO_MEMBER_STAFF_NO))
+    if member is not None:
+        return member
+    gen = generator_for(session, [s.id for s in subs.values()], retirees_sub_union_id(session), seed=20150123)
+    values = gen.member(sub_union=subs[DEMO_SUB_UNION].id, **DEMO_MEMBER)
+    values["staff_no"] = DEMO_MEMBER_STAFF_NO
+    values["department"] = DEMO_SUB_UNION.removesuffix("分工会")
+    row = to_row(values)
+    for key in ("version", "created_at", "updated_at"):
+        row.pop(key)
+    member = Member(**row)
+    session.add(member)
+    session.flush()
+    return member
+
+
+def seed_demo(session: Session, *, hash_method: str = "scrypt", members: int = DEMO_MEMBERS) -> dict[str, User]:
+    """Idempotent: running it twice leaves one demo school.
+
+    The school gets ``members`` member records in all (generated ones spread over the
+    sub-unions, plus 陈思远, the demo ``member`` account's record in 计算机学院分工会); the
+    generated ones are only added while the school has no members besides 陈思远.
+    """
     subs = seed_sub_unions(session)
+    session.flush()
+    others = session.scalar(
+        select(func.count()).select_from(Member)
+        .where(or_(Member.staff_no.is_(None), Member.staff_no != DEMO_MEMBER_STAFF_NO)))
+    if not others and members > 1:
+        ids = [s.id for s in sorted(subs.values(), key=lambda s: (s.sort_order, s.id))]
+        insert_members(session, members - 1, ids, retirees_sub_union_id(session))
+    demo_member = _demo_member(session, subs)
     users: dict[str, User] = {}
     for username, display_name, role, sub_name in DEMO_ACCOUNTS:
         user = session.scalar(select(User).where(User.username == username))
         if user is None:
-            member_id = None
-            if role == "member":
-                member = Member(name=display_name, staff_no="20150123", sub_union_id=subs[DEMO_SUB_UNION].id)
-                session.add(member)
-                session.flush()
-                member_id = member.id
             user = accounts.create_user(
                 session, None, username=username, display_name=display_name, password=DEMO_PASSWORD,
                 roles=[{"role": role, "sub_union_id": subs[sub_name].id if sub_name else None}],
-                member_id=member_id, hash_method=hash_method, enforce_policy=False,
+                member_id=demo_member.id if role == "member" else None, hash_method=hash_method,
+                enforce_policy=False,
             )
         users[username] = user
     return users

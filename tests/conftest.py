@@ -232,3 +232,46 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):  # noqa: 
             return value
         time.sleep(interval)
     raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def workflow_world(world, db) -> World:  # noqa: ANN001
+    """Issue 4: one object per workflow state, its id set on ``world`` for the matrix's paths:
+    {app_submitted} {app_confirmed} (own sub-union), {transfer_requested} {transfer_out_approved}
+    {transfer_school_approved} (own → other, filed by sub_staff), {status_change} (filed by sub_staff)."""
+    from server.models import Application, StatusChange, Transfer
+
+    def applicant(name: str, id_number: str, staff_no: str, status: str) -> int:
+        user = accounts.create_user(db, None, username=name, display_name=name, roles=[], hash_method=FAST_HASH)
+        values = {"name": "林晓", "gender": "女", "birth_date": id_number[6:10] + "-" + id_number[10:12] + "-"
+                  + id_number[12:14], "id_number": id_number, "sub_union": w.own_sub, "staff_no": staff_no}
+        app = Application(applicant_user_id=user.id, status=status, sub_union_id=w.own_sub, values=values,
+                          name="林晓", id_number=id_number, open_user_id=user.id, open_id_number=id_number)
+        db.add(app)
+        db.flush()
+        return app.id
+
+    w = world
+    w.app_submitted = applicant("applicant1", "130302199604121225", "20260101", "submitted")
+    w.app_confirmed = applicant("applicant2", "130302199604121241", "20260102", "confirmed")
+    for i, status in enumerate(("requested", "out_approved", "school_approved")):
+        m = Member(name="转会人", staff_no=f"T{i}", sub_union_id=w.own_sub, gender="男", birth_date=date(1980, 1, 1),
+                   membership_status="正常", employment_status="在职", name_initials="zhr")
+        db.add(m)
+        db.flush()
+        t = Transfer(member_id=m.id, from_sub_union_id=w.own_sub, to_sub_union_id=w.other_sub, reason="调动",
+                     status=status, open_member_id=m.id, requested_by=w.users["sub_staff"])
+        db.add(t)
+        db.flush()
+        setattr(w, f"transfer_{status}", t.id)
+    m = Member(name="退休人", staff_no="S1", sub_union_id=w.own_sub, gender="女", birth_date=date(1966, 1, 1),
+               membership_status="正常", employment_status="在职", name_initials="txr")
+    db.add(m)
+    db.flush()
+    sc = StatusChange(member_id=m.id, sub_union_id=w.own_sub, kind="退休", effective_date=date(2026, 1, 1),
+                      reason="到龄退休", status="requested", open_member_id=m.id, requested_by=w.users["sub_staff"])
+    db.add(sc)
+    db.flush()
+    w.status_change = sc.id
+    db.commit()
+    return w

@@ -1,17 +1,37 @@
 """Every route × every role → the status it must answer, from one table.
 
 Later issues add rows here. Paths may use {own_sub}, {other_sub}, {empty_sub}, {member_id},
-{other_member_id} and {user:<name>}; a body may be a dict or a function of the world.
+{other_member_id} and {user:<name>}; a body may be a dict or a function of the world, and an
+``Upload`` (fields and files) is sent as multipart/form-data instead of JSON.
 """
 
 from __future__ import annotations
 
+import io
 import re
 from typing import Any
 
 import pytest
 
 from tests.conftest import ALL_ROLES
+
+
+class Upload(dict):
+    """A multipart/form-data body: form fields, and files as (stream, filename)."""
+
+
+def import_upload(world) -> Upload:  # noqa: ANN001
+    """A one-row member import, written for real: a sub-union account imports into its own
+    sub-union (no 所属分工会 column); a school account gets a row error (所属分工会 必填)."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.append(["姓名", "性别", "出生日期", "工号"])
+    wb.active.append(["周新", "女", "1992-05-01", "20240099"])
+    out = io.BytesIO()
+    wb.save(out)
+    out.seek(0)
+    return Upload(file=(out, "members.xlsx"), dry_run="false", mode="valid_only")
 
 SCHOOL = ("admin", "chair", "staff")
 OWN_SUB = ("sub_chair", "sub_staff")
@@ -90,7 +110,117 @@ ROWS: list[tuple[str, str, str, Any, dict[str, int]]] = [
     ("members.forms", "GET", "/api/v1/members/registration-forms.pdf", None, only(STAFF, 200)),
     ("me.form", "GET", "/api/v1/me/registration-form.pdf", None,
      expect(404, member=200)),  # staff accounts have no linked member
+    # --- Excel batch import (issue 3) ----------------------------------------------------------
+    ("members.import_template", "GET", "/api/v1/members/import-template.xlsx", None, only(STAFF, 200)),
+    ("members.import", "POST", "/api/v1/members/import", import_upload, only(STAFF, 200)),
+    # --- identity: WeChat login and binding (issue 6); Bearer accounts have no WeChat user ---
+    ("wechat.login", "POST", "/api/v1/auth/wechat/login", {"code": "dev:matrix"}, expect(200, anonymous=200)),
+    ("wechat.bind", "POST", "/api/v1/auth/wechat/bind", {"staff_no": "20150123", "name": "陈思远", "id_last6": "071236"},
+     expect(403)),
+    ("wechat.unbind", "DELETE", "/api/v1/auth/wechat/bind", None, expect(403)),
+    ("wechat.bind_code", "POST", "/api/v1/auth/wechat/bind-code", None, expect(403)),
+    ("wechat.unbind_member", "DELETE", "/api/v1/members/{member_id}/wechat-binding", None,
+     only(SCHOOL, 404, **each(OTHER_SUB, 404))),  # school roles reach it; this member has no WeChat
+    # --- member workflows (issue 4): objects from the workflow_world fixture, all in our sub-union
+    ("applications.create", "POST", "/api/v1/applications",
+     lambda w: {"name": "周新", "gender": "女", "birth_date": "1992-05-01", "id_number": "130302199205011221",
+                "submit": True, "sub_union": w.own_sub},
+     expect(201, member=409)),  # anyone signed in without a membership; the member already is one
+    ("applications.queue", "GET", "/api/v1/applications", None, only(STAFF, 200)),
+    ("applications.get", "GET", "/api/v1/applications/{app_submitted}", None,
+     only(SCHOOL + OWN_SUB, 200, **each(OTHER_SUB, 404))),
+    ("applications.patch", "PATCH", "/api/v1/applications/{app_submitted}", {"hobbies": "跑步"},
+     only(SCHOOL + OWN_SUB, 403, **each(OTHER_SUB, 404))),  # only the applicant edits
+    ("applications.confirm", "POST", "/api/v1/applications/{app_submitted}/confirm", None,
+     only(OWN_SUB, 200, **each(OTHER_SUB, 404))),
+    ("applications.approve", "POST", "/api/v1/applications/{app_confirmed}/approve", None,
+     only(["admin", "chair"], 200)),
+    ("applications.reject", "POST", "/api/v1/applications/{app_submitted}/reject", {"reason": "材料不全"},
+     only(["admin", "chair", *OWN_SUB], 200, **each(OTHER_SUB, 404))),
+    ("applications.withdraw", "POST", "/api/v1/applications/{app_submitted}/withdraw", None,
+     only(SCHOOL + OWN_SUB, 403, **each(OTHER_SUB, 404))),  # only the applicant withdraws
+    ("me.applications", "GET", "/api/v1/me/applications", None, expect(200)),
+    ("transfers.create", "POST", "/api/v1/transfers",
+     lambda w: {"member_id": w.member_id, "to_sub_union_id": w.other_sub, "reason": "调动"},
+     only(SCHOOL + OWN_SUB + ("member",), 201, **each(OTHER_SUB, 404))),
+    ("transfers.list", "GET", "/api/v1/transfers", None, only(STAFF, 200)),
+    ("transfers.get", "GET", "/api/v1/transfers/{transfer_requested}", None, only(STAFF, 200)),  # both ends see it
+    ("transfers.approve out", "POST", "/api/v1/transfers/{transfer_requested}/approve", None,
+     only(["sub_chair"], 200, other_chair=404)),
+    ("transfers.approve school", "POST", "/api/v1/transfers/{transfer_out_approved}/approve", None,
+     only(["admin", "chair"], 200)),
+    ("transfers.accept", "POST", "/api/v1/transfers/{transfer_school_approved}/accept", None,
+     only(["other_chair"], 200, sub_chair=404)),
+    ("transfers.reject", "POST", "/api/v1/transfers/{transfer_requested}/reject", {"reason": "不同意"},
+     only(["admin", "chair", "sub_chair"], 200, other_chair=404)),
+    ("transfers.cancel", "POST", "/api/v1/transfers/{transfer_requested}/cancel", None,
+     only(["admin", "chair", "sub_staff"], 200)),  # the requester (sub_staff) or the school union
+    ("me.transfers", "GET", "/api/v1/me/transfers", None, only(["member"], 200)),
+    ("status_changes.create", "POST", "/api/v1/status-changes",
+     lambda w: {"member_id": w.member_id, "kind": "离职", "effective_date": "2026-03-01", "reason": "调离"},
+     only(SCHOOL + OWN_SUB, 201, **each(OTHER_SUB, 404))),
+    ("status_changes.list", "GET", "/api/v1/status-changes", None, only(STAFF, 200)),
+    ("status_changes.get", "GET", "/api/v1/status-changes/{status_change}", None,
+     only(SCHOOL + OWN_SUB, 200, **each(OTHER_SUB, 404))),
+    ("status_changes.approve", "POST", "/api/v1/status-changes/{status_change}/approve", None,
+     only(["admin", "chair"], 200)),
+    ("status_changes.reject", "POST", "/api/v1/status-changes/{status_change}/reject", {"reason": "材料不全"},
+     only(["admin", "chair"], 200)),
+    ("status_changes.cancel", "POST", "/api/v1/status-changes/{status_change}/cancel", None,
+     only(["admin", "chair", "sub_staff"], 200)),  # the requester (sub_staff) or the school union
+    ("members.membership_events", "GET", "/api/v1/members/{member_id}/membership-events", None,
+     only(SCHOOL + OWN_SUB, 200, **each(OTHER_SUB, 404))),
+    # --- statistics and exports (issue 5) -----------------------------------------------------
+    ("stats.fields", "GET", "/api/v1/stats/fields", None, only(STAFF, 200)),
+    ("stats.query", "POST", "/api/v1/stats/query",
+     {"filter": {"all": [{"field": "age", "op": "gte", "value": 18}]}, "fields": ["name", "mobile"]},
+     only(STAFF, 200)),
+    ("stats.summary", "POST", "/api/v1/stats/summary", {"group_by": ["sub_union", "age_band"]}, only(STAFF, 200)),
+    ("stats.presets.list", "GET", "/api/v1/stats/presets", None, only(STAFF, 200)),
+    ("stats.presets.create", "POST", "/api/v1/stats/presets",
+     {"name": "女职工", "filter": {"all": [{"field": "gender", "op": "eq", "value": "女"}]}}, only(STAFF, 201)),
+    ("stats.presets.run", "POST", "/api/v1/stats/presets/members_by_sub_union/run", {}, only(STAFF, 200)),
+    ("stats.presets.run saved", "POST", "/api/v1/stats/presets/{stats_preset}/run", {},
+     only(["staff"], 200, others=404, member=403)),  # a private preset: its owner only
+    ("stats.presets.delete", "DELETE", "/api/v1/stats/presets/{stats_preset}", None,
+     only(["staff"], 204, others=404, member=403)),
+    ("stats.export", "POST", "/api/v1/stats/export", {"fields": ["name", "mobile"]}, only(STAFF, 200)),
+    ("exports.get", "GET", "/api/v1/exports/{stats_export}", None, only(["staff"], 200, others=404, member=403)),
+    ("exports.download", "GET", "/api/v1/exports/{stats_export}/download", None,
+     only(["staff"], 200, others=404, member=403)),  # the requester only
 ]
+
+
+@pytest.fixture(autouse=True)
+def _workflow_objects(request):  # noqa: ANN001, ANN202
+    """Issue 4's rows act on applications, transfers and status changes in given states."""
+    if "world" in request.fixturenames:
+        request.getfixturevalue("workflow_world")
+
+
+@pytest.fixture(autouse=True)
+def _stats_objects(request):  # noqa: ANN001, ANN202
+    """Issue 5's rows: a finished export and a private preset, both the school operator's."""
+    if "world" not in request.fixturenames:
+        return
+    import os
+
+    from server.domain import exports
+    from server.models import StatsExport, StatsPreset
+
+    world, db, app = (request.getfixturevalue(n) for n in ("world", "db", "app"))
+    preset = StatsPreset(name="私有方案", filter={}, owner_user_id=world.users["staff"], shared=False)
+    export = StatsExport(requested_by=world.users["staff"], job_id=f"export-matrix-{world.own_sub}", filter={},
+                         status="done", total=0, rows_written=0, download_name="会员导出.xlsx")
+    db.add_all([preset, export])
+    db.flush()
+    export.file_name = f"matrix-{export.id}.xlsx"
+    db.commit()
+    directory = os.path.join(app.instance_path, "exports")
+    os.makedirs(directory, exist_ok=True)
+    with open(exports.file_path(directory, export), "wb") as fh:
+        fh.write(b"PK\x05\x06" + b"\x00" * 18)  # an empty zip is enough to serve
+    world.stats_preset, world.stats_export = preset.id, export.id
 
 
 def _path(template: str, world) -> str:  # noqa: ANN001
@@ -113,7 +243,10 @@ CASES = [
 @pytest.mark.parametrize(("method", "path", "body", "role", "status"), CASES)
 def test_authorization(clients, world, method, path, body, role, status):  # noqa: ANN001
     payload = body(world) if callable(body) else body
-    kwargs = {"json": payload} if payload is not None else {}
+    if isinstance(payload, Upload):
+        kwargs = {"data": dict(payload), "content_type": "multipart/form-data"}
+    else:
+        kwargs = {"json": payload} if payload is not None else {}
     response = clients[role].open(method, _path(path, world), **kwargs)
     assert response.status_code == status, response.get_data(as_text=True)[:300]
     if status >= 400:

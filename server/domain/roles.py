@@ -49,8 +49,10 @@ ROLES: dict[str, RoleDef] = {
             | {
                 "members.read_sensitive",
                 "applications.approve",
+                "applications.read",
                 "transfers.approve",
                 "status_changes.approve",
+                "status_changes.request",
                 "sub_unions.manage",
                 "audit.read",
                 "accounts.manage",
@@ -65,8 +67,10 @@ ROLES: dict[str, RoleDef] = {
             | {
                 "members.read_sensitive",
                 "applications.approve",
+                "applications.read",
                 "transfers.approve",
                 "status_changes.approve",
+                "status_changes.request",
                 "sub_unions.manage",
                 "audit.read",
             },
@@ -75,20 +79,21 @@ ROLES: dict[str, RoleDef] = {
             "school_operator",
             "校工会操作员",
             SCHOOL,
-            MEMBER_DATA | {"members.read_sensitive", "audit.read"},
+            MEMBER_DATA | {"members.read_sensitive", "audit.read", "applications.read", "status_changes.request"},
         ),
         RoleDef(
             "subunion_chair",
             "分工会主席",
             SUB_UNION,
             MEMBER_DATA
-            | {"members.read_sensitive", "applications.confirm", "transfers.approve_out", "status_changes.request"},
+            | {"members.read_sensitive", "applications.confirm", "applications.read", "transfers.approve_out",
+               "transfers.accept", "status_changes.request"},
         ),
         RoleDef(
             "subunion_operator",
             "分工会操作员",
             SUB_UNION,
-            MEMBER_DATA | {"applications.confirm", "status_changes.request"},
+            MEMBER_DATA | {"applications.confirm", "applications.read", "status_changes.request"},
         ),
         RoleDef("member", "会员", SELF, frozenset({"self.read", "self.write"})),
     )

@@ -88,8 +88,17 @@ class Logout(MethodView):
     @blp.doc(tags=MINIPROGRAM + ["auth"])
     @blp.response(204)
     def post(self):
-        """退出登录：当前令牌立即失效"""
-        accounts.logout(db_session(), require_identity())
+        """退出登录：当前令牌（或门户会话）立即失效"""
+        identity = require_identity()
+        if identity.extra.get("portal_session_id") is not None:
+            from flask import session as cookie
+
+            from server.domain import identity as identities
+
+            identities.end_portal_session(db_session(), identity)
+            cookie.clear()
+        else:
+            accounts.logout(db_session(), identity)
 
 
 @blp.route("/me")

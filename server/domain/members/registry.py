@@ -25,7 +25,7 @@ from server.models import AuditLog, Member, SubUnion
 
 ALL_CODES = frozenset(f.code for f in cat.CATALOGUE)
 SORTABLE = {"id", "name", "staff_no", "birth_date", "union_join_date", "member_no", "updated_at", "school_join_date"}
-HISTORY_ACTIONS = ("member.create", "member.update", "member.import")
+HISTORY_ACTIONS = ("member.create", "member.update", "member.import", "member.join")
 
 
 # ---- values, masking -------------------------------------------------------------------
@@ -166,6 +166,16 @@ def _apply(member: Member, cleaned: dict[str, Any]) -> None:
     member.children_count = len(member.children or [])
 
 
+def apply_values(member: Member, cleaned: dict[str, Any]) -> None:
+    """Set cleaned catalogue values and the derived columns (for workflows creating records)."""
+    _apply(member, cleaned)
+
+
+def check_unique(session: Session, cleaned: dict[str, Any], member_id: int | None) -> None:
+    """409 naming each unique field (工号, 证件号码, 会员证号) already used by another member."""
+    _check_unique(session, cleaned, member_id)
+
+
 def _check_unique(session: Session, cleaned: dict[str, Any], member_id: int | None) -> None:
     clashes: dict[str, str] = {}
     for f in cat.UNIQUE:
@@ -208,11 +218,15 @@ def prepare_create(session: Session, identity: Identity, raw: dict[str, Any],
     return cleaned, errors
 
 
-def create(session: Session, identity: Identity, raw: dict[str, Any], *, action: str = "member.create") -> Member:
-    cleaned, errors = prepare_create(session, identity, raw)
+def create(session: Session, identity: Identity, raw: dict[str, Any], *, action: str = "member.create",
+           sub_union_ids: set[int] | None = None, unique_checked: bool = False) -> Member:
+    """``sub_union_ids`` and ``unique_checked`` let a bulk caller (the Excel importer) that has
+    loaded the sub-unions and checked uniqueness in this same transaction skip both per row."""
+    cleaned, errors = prepare_create(session, identity, raw, sub_union_ids=sub_union_ids)
     if errors:
         raise Invalid(errors, labelled(errors))
-    _check_unique(session, cleaned, None)
+    if not unique_checked:
+        _check_unique(session, cleaned, None)
     member = Member()
     _apply(member, cleaned)
     session.add(member)
@@ -233,7 +247,8 @@ def prepare_update(identity: Identity, member: Member, raw: dict[str, Any], *, l
 
 
 def update(session: Session, identity: Identity, member: Member, raw: dict[str, Any], *,
-           expected_version: int | None, level: str | None = None, action: str = "member.update") -> Member:
+           expected_version: int | None, level: str | None = None, action: str = "member.update",
+           sub_union_ids: set[int] | None = None, unique_checked: bool = False) -> Member:
     if expected_version is not None and expected_version != member.version:
         raise Conflict(
             f"该会员信息已被他人修改（当前版本 {member.version}，您提交的版本 {expected_version}），请刷新后重试",
@@ -242,12 +257,14 @@ def update(session: Session, identity: Identity, member: Member, raw: dict[str, 
     level = level or edit_level(identity, member.sub_union_id)
     if level != cat.SELF:
         require(identity, "members.write", member.sub_union_id, scoped=True)
-    changed, errors = prepare_update(identity, member, raw, level=level, sub_union_ids=_sub_union_ids(session))
+    changed, errors = prepare_update(identity, member, raw, level=level,
+                                     sub_union_ids=sub_union_ids if sub_union_ids is not None else _sub_union_ids(session))
     if errors:
         raise Invalid(errors, labelled(errors))
     if not changed:
         return member
-    _check_unique(session, changed, member.id)
+    if not unique_checked:
+        _check_unique(session, changed, member.id)
     before = values_of(member)
     _apply(member, changed)
     session.flush()  # the version check happens here: UPDATE … WHERE id = ? AND version = ?

@@ -1,0 +1,210 @@
+"""Member registry benchmark: list and name search through the HTTP API vs the same SQL run
+directly, and the import rate of a 10k-row xlsx.
+
+Reproduce (MariaDB + Redis on their default local ports):
+
+    .venv/bin/python bench/members.py --members 100000
+
+It creates (or reuses) the database `union_bench`, fills it with generated members up to
+--members, starts the service under gunicorn on a free local port, and prints one table of
+figures. Target of issue 3: API/direct median ratio ≤ 2.0 for the list. (The 10k-row import
+figure is not measured here yet.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_DB = "mysql+pymysql://root@127.0.0.1:3306/union_bench"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/10"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pctl(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def timed(fn, n: int, warmup: int = 10) -> list[float]:  # noqa: ANN001
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def ensure_data(app, members: int) -> dict:  # noqa: ANN001
+    """Sub-unions, two bench accounts with tokens, and `members` generated members."""
+    from sqlalchemy import func, select
+
+    from server.domain import accounts
+    from server.domain.members import generator
+    from server.models import Member, SubUnion, User
+    from server.seed import seed_sub_unions
+
+    rt = app.extensions["union"]
+    rt.db.create_all()
+    with rt.db.unit_of_work() as s:
+        subs = seed_sub_unions(s)
+        target = subs["计算机学院分工会"]
+        for username, role, sub in (("bench_staff", "school_operator", None), ("bench_sub", "subunion_operator", target.id)):
+            if s.scalar(select(User).where(User.username == username)) is None:
+                accounts.create_user(s, None, username=username, display_name=username, password="bench123x",
+                                     roles=[{"role": role, "sub_union_id": sub}], hash_method="pbkdf2:sha256:1000")
+    with rt.db.unit_of_work() as s:
+        have = s.scalar(select(func.count()).select_from(Member))
+        sub_ids = [i for i, in s.execute(select(SubUnion.id).where(SubUnion.is_retirees.is_(False)))]
+        retirees = s.scalar(select(SubUnion.id).where(SubUnion.is_retirees.is_(True)))
+    if have < members:
+        t0 = time.perf_counter()
+        generator.insert_members(rt.db.engine, members - have, sub_ids, retirees)
+        print(f"# generated {members - have} members in {time.perf_counter() - t0:.1f} s")
+    with rt.db.unit_of_work() as s:
+        tokens = {u: accounts.issue_token(s, s.scalar(select(User).where(User.username == u)), 4).token
+                  for u in ("bench_staff", "bench_sub")}
+        total = s.scalar(select(func.count()).select_from(Member))
+        in_target = s.scalar(select(func.count()).select_from(Member).where(Member.sub_union_id == target.id))
+    return {"tokens": tokens, "target": target.id, "total": total, "in_target": in_target}
+
+
+def start_server(env: dict, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "-w", "1", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+         "server.app:create_app()"],
+        env=env, cwd=ROOT,
+    )
+    for _ in range(100):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("gunicorn did not start")
+
+
+def api_call(port: int, token: str, path: str, params: dict) -> dict:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", f"{path}?{urlencode(params)}", headers={"Authorization": f"Bearer {token}"})
+    resp = conn.getresponse()
+    body = resp.read()
+    conn.close()
+    if resp.status != 200:
+        raise SystemExit(f"{path} answered {resp.status}: {body[:200]!r}")
+    return json.loads(body)
+
+
+def direct_list(engine, scope, query, page_size: int):  # noqa: ANN001
+    """The statements the list endpoint runs, executed directly on one connection."""
+    from sqlalchemy import func, select
+
+    from server.domain import fields as cat
+    from server.domain.members import registry
+    from server.models import Member
+    from server.routes.members import SUMMARY
+
+    conds = registry.conditions(scope, query)
+    count_stmt = select(func.count(Member.id)).where(*conds)
+    cols = [Member.id, Member.version] + [getattr(Member, cat.BY_CODE[c].attr) for c in SUMMARY]
+    page_stmt = select(*cols).where(*conds).order_by(Member.id).limit(page_size)
+
+    def run() -> None:
+        with engine.connect() as conn:
+            conn.execute(count_stmt).scalar()
+            conn.execute(page_stmt).all()
+
+    return run
+
+
+def bench_queries(app, data: dict, port: int, n: int) -> list[tuple]:  # noqa: ANN001
+    from server.domain.members.registry import MemberQuery
+    from server.domain.roles import Scope
+
+    engine = app.extensions["union"].db.engine
+    school = Scope(everything=True)
+    rows = []
+    cases = [
+        ("list: sub-union filter, page 1 of 50", data["tokens"]["bench_staff"],
+         {"sub_union_id": data["target"], "page": 1, "page_size": 50},
+         school, MemberQuery(sub_union_id=data["target"])),
+        ("name search 王 (school scope)", data["tokens"]["bench_staff"], {"q": "王", "page_size": 50},
+         school, MemberQuery(q="王")),
+        ("initials search zw (school scope)", data["tokens"]["bench_staff"], {"q": "zw", "page_size": 50},
+         school, MemberQuery(q="zw")),
+        ("list as sub-union operator", data["tokens"]["bench_sub"], {"page_size": 50},
+         Scope(everything=False, sub_union_ids=frozenset({data["target"]})), MemberQuery()),
+    ]
+    for label, token, params, scope, query in cases:
+        api = timed(lambda t=token, p=params: api_call(port, t, "/api/v1/members", p), n)
+        direct = timed(direct_list(engine, scope, query, params.get("page_size", 20)), n)
+        total = api_call(port, token, "/api/v1/members", params)["total"]
+        rows.append((label, total, statistics.median(api), pctl(api, 0.95), statistics.median(direct),
+                     pctl(direct, 0.95), statistics.median(api) / statistics.median(direct)))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--database-url", default=os.environ.get("UNION_BENCH_DATABASE_URL", DEFAULT_DB))
+    parser.add_argument("--redis-url", default=os.environ.get("UNION_BENCH_REDIS_URL", DEFAULT_REDIS))
+    args = parser.parse_args()
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(args.database_url)
+    if url.get_backend_name() == "mysql":
+        eng = create_engine(url._replace(database=None), isolation_level="AUTOCOMMIT")
+        with eng.connect() as c:
+            c.execute(text(f"CREATE DATABASE IF NOT EXISTS `{url.database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+        eng.dispose()
+    instance = tempfile.mkdtemp()
+    env = {**os.environ, "UNION_DATABASE_URL": args.database_url, "UNION_REDIS_URL": args.redis_url,
+           "UNION_INSTANCE_PATH": instance, "UNION_SECRET_KEY": "bench-" + "x" * 40, "UNION_ENV": "test"}
+    os.environ.update({k: v for k, v in env.items() if k.startswith("UNION_")})
+    from server.app import create_app
+
+    app = create_app()
+    data = ensure_data(app, args.members)
+    port = free_port()
+    server = start_server(env, port)
+    try:
+        query_rows = bench_queries(app, data, port, args.requests)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+    print(f"\n# bench/members.py — {data['total']} members on {url.get_backend_name()} "
+          f"({url.host}), {args.requests} requests per case, gunicorn 1 sync worker")
+    print(f"# command: .venv/bin/python bench/members.py --members {args.members} --requests {args.requests}")
+    print(f"{'case':40} {'rows':>7} {'api p50':>8} {'api p95':>8} {'sql p50':>8} {'sql p95':>8} {'ratio':>6}")
+    for label, total, a50, a95, d50, d95, ratio in query_rows:
+        print(f"{label:40} {total:7d} {a50:7.2f}ms {a95:7.2f}ms {d50:7.2f}ms {d95:7.2f}ms {ratio:6.2f}")
+
+
+if __name__ == "__main__":
+    main()

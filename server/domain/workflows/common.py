@@ -1,0 +1,90 @@
+"""What the three workflows share: conditional state changes, permission alternatives,
+membership events (the paper card's 组织关系接转 lines)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from server.domain.errors import Conflict, Forbidden, Invalid, NotFound
+from server.domain.roles import Identity, Scope, require
+from server.models import MembershipEvent, User
+from server.timeutil import utcnow
+
+REASON_MAX = 500
+
+
+def transition(session: Session, model: Any, obj: Any, from_states: tuple[str, ...], values: dict[str, Any],
+               conflict: str) -> None:
+    """``UPDATE … SET … WHERE id = ? AND status IN (…)``; 0 rows means someone else moved it first.
+
+    On InnoDB the row lock makes a concurrent second UPDATE wait for the first commit and then
+    match nothing (READ COMMITTED re-reads the row); SQLite serialises writers outright.
+    """
+    stmt = (
+        update(model)
+        .where(model.id == obj.id, model.status.in_(from_states))
+        .values(**values, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if session.execute(stmt).rowcount != 1:
+        session.refresh(obj)
+        raise Conflict(conflict, code="wrong_state")
+    session.refresh(obj)
+
+
+def require_any(identity: Identity | None, options: list[tuple[str, int | None]]) -> Scope:
+    """Pass when any (permission, sub-union) option passes; otherwise the most telling refusal:
+    401 without identity, 404 when some option is held but out of scope, else 403."""
+    refusals: list[Exception] = []
+    for permission, sub_union_id in options:
+        try:
+            return require(identity, permission, sub_union_id, scoped=True)
+        except (Forbidden, NotFound) as exc:
+            refusals.append(exc)
+    raise next((e for e in refusals if isinstance(e, NotFound)), refusals[-1])
+
+
+def clean_reason(reason: Any, *, required: bool = True, field: str = "reason") -> str | None:
+    text = reason.strip() if isinstance(reason, str) else ""
+    if not text:
+        if required:
+            raise Invalid({field: "请填写原因"})
+        return None
+    if len(text) > REASON_MAX:
+        raise Invalid({field: f"不能超过 {REASON_MAX} 个字符"})
+    return text
+
+
+def record_event(session: Session, actor: Identity | None, *, member_id: int, kind: str, effective_date: date,
+                 reason: str | None, from_sub_union_id: int | None, to_sub_union_id: int | None,
+                 ref_type: str, ref_id: int) -> MembershipEvent:
+    event = MembershipEvent(
+        member_id=member_id, kind=kind, effective_date=effective_date, reason=reason,
+        from_sub_union_id=from_sub_union_id, to_sub_union_id=to_sub_union_id,
+        ref_type=ref_type, ref_id=ref_id, created_by=actor.user_id if actor else None,
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def membership_events(session: Session, member_id: int) -> list[MembershipEvent]:
+    return list(session.scalars(
+        select(MembershipEvent).where(MembershipEvent.member_id == member_id).order_by(MembershipEvent.id)
+    ))
+
+
+def user_of_member(session: Session, member_id: int) -> int | None:
+    """The account linked to a member (to notify them), if any."""
+    return session.scalar(select(User.id).where(User.member_id == member_id))
+
+
+def names(session: Session, user_ids: set[int | None]) -> dict[int, str]:
+    ids = {i for i in user_ids if i}
+    if not ids:
+        return {}
+    return dict(session.execute(select(User.id, User.display_name).where(User.id.in_(ids))).all())

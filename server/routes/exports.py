@@ -1,0 +1,39 @@
+"""Export jobs: progress, then the file, for the account that asked for it only."""
+
+from __future__ import annotations
+
+import os
+
+from flask import send_file
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from server.auth import current_identity
+from server.domain import exports
+from server.domain.errors import Conflict, NotFound
+from server.routes.common import db_session
+from server.routes.stats import XLSX, ExportOut, exports_dir
+
+blp = Blueprint("exports", __name__, url_prefix="/api/v1/exports", description="导出任务")
+
+
+@blp.route("/<int:export_id>")
+class ExportItem(MethodView):
+    @blp.response(200, ExportOut)
+    def get(self, export_id):
+        """导出进度：已写行数 / 总行数；完成后给出下载地址（仅发起人可见）"""
+        return exports.describe(exports.get_own(db_session(), current_identity(), export_id))
+
+
+@blp.route("/<int:export_id>/download")
+class ExportDownload(MethodView):
+    @blp.response(200, {"type": "string", "format": "binary"}, content_type=XLSX)
+    def get(self, export_id):
+        """下载导出文件（仅发起人）"""
+        export = exports.get_own(db_session(), current_identity(), export_id)
+        if export.status != "done":
+            raise Conflict("导出尚未完成，请稍后再试", code="export_not_ready")
+        path = exports.file_path(exports_dir(), export)
+        if not os.path.exists(path):
+            raise NotFound("导出文件已不存在，请重新导出")
+        return send_file(path, mimetype=XLSX, as_attachment=True, download_name=export.download_name)

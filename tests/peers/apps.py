@@ -1,0 +1,44 @@
+"""Helpers for the identity tests: a second app with extra settings on the same database, served
+on a real loopback port when a peer (the CAS server's Single Logout) must reach it."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from contextlib import contextmanager
+from typing import Any
+
+from werkzeug.serving import make_server
+
+from server import db as db_mod
+from server import queue as queue_mod
+from server.app import create_app
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_app(app_config: dict[str, Any], **overrides: Any):  # noqa: ANN201
+    """An app on the test database with more settings; the process-wide database and queue
+    stay those of the suite's app."""
+    saved = (db_mod._current, queue_mod._current)
+    try:
+        return create_app({**app_config, **overrides})
+    finally:
+        db_mod.set_current(saved[0])
+        queue_mod.set_current(saved[1])
+
+
+@contextmanager
+def serve(app, port: int):  # noqa: ANN001, ANN201
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
