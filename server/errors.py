@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, g, jsonify
+from flask import Flask, g, has_request_context, jsonify, make_response, request
+from markupsafe import escape
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
@@ -35,12 +36,43 @@ HTTP_CODES: dict[int, tuple[str, str]] = {
 }
 
 
+BROWSER_PREFIX = "/sso/"
+
+ERROR_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>登录未完成 · 工会智慧平台</title></head>
+<body style="font-family: sans-serif; max-width: 32em; margin: 3em auto; padding: 0 1em">
+<h1 style="font-size: 1.3em">登录未完成</h1>
+<p>{message}</p>
+<p style="color: #666">错误代码：{code}（HTTP {status}）</p>
+<p><a href="/">返回首页重新登录</a></p>
+</body></html>
+"""
+
+
+def _wants_page() -> bool:
+    """A person's browser on a sign-on route gets a page; scripts and the API keep JSON.
+
+    SSO callbacks are reached by redirects, so the one reading the answer is a person: a bare
+    JSON body would be the "clear page" nobody can read. Anything that does not prefer HTML
+    (``Accept: */*`` included) still gets the JSON error.
+    """
+    if not has_request_context() or not request.path.startswith(BROWSER_PREFIX):
+        return False
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "text/html" and request.accept_mimetypes["text/html"] > request.accept_mimetypes["application/json"]
+
+
 def error_response(status: int, code: str, message: str, fields: dict[str, str] | None = None,
                    headers: dict[str, str] | None = None):
     body: dict[str, Any] = {"status": status, "code": code, "message": message}
     if fields:
         body["fields"] = fields
-    resp = jsonify(body)
+    if _wants_page():
+        resp = make_response(ERROR_PAGE.format(message=escape(message), code=escape(code), status=status))
+        resp.mimetype = "text/html"
+    else:
+        resp = jsonify(body)
     resp.status_code = status
     for k, v in (headers or {}).items():
         resp.headers[k] = v

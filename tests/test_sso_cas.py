@@ -152,6 +152,19 @@ def test_unknown_ticket_answers_the_cas_error_code(cas_app, db, world):  # noqa:
     assert missing.status_code == 401 and missing.json()["code"] == "cas_ticket_missing"
 
 
+def test_a_browser_gets_a_readable_page_for_a_failed_login(cas_app, db, world):  # noqa: ANN001
+    browser = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    r = requests.get(cas_app["base"] + "/sso/cas/callback", params={"ticket": "ST-<script>x</script>"},
+                     headers=browser, allow_redirects=False, timeout=10)
+    assert r.status_code == 401 and r.headers["Content-Type"].startswith("text/html")
+    page = r.text
+    assert "登录未完成" in page and "cas_invalid_ticket" in page and "INVALID_TICKET" in page
+    assert "<script>" not in page  # the ticket echoed by CAS is escaped, not executed
+    # the JSON API keeps JSON even for a browser
+    api = requests.get(cas_app["base"] + "/api/v1/auth/me", headers=browser, timeout=10)
+    assert api.status_code == 401 and api.json()["code"] == "unauthorized"
+
+
 def test_ticket_for_another_service_is_refused(cas_app, db, world):  # noqa: ANN001
     http, _, _ = _login(cas_app)
     # Already signed in at CAS: asking for another service answers a ticket at once.

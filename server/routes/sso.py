@@ -1,7 +1,8 @@
 """Campus single sign-on for the portal: CAS and OIDC login, CAS Single Logout, sign-out.
 
-These are browser routes, not JSON API: they answer redirects, and their failures answer JSON
-errors with a stable code (the CAS error code included) — never a 500. A successful login
+These are browser routes, not JSON API: they answer redirects, and their failures answer an
+error with a stable code (the CAS error code included) — a short page for a browser, JSON for
+anything else (see :func:`server.errors.error_response`), never a 500. A successful login
 starts a portal session (a signed cookie naming a server-side session row) and sets a readable
 ``union_csrf`` cookie whose value the portal sends back in ``X-CSRF-Token``.
 """
