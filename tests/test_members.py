@@ -66,6 +66,8 @@ BAD_INPUTS = [
      "id_number", "校验位"),
     ("id vs birth", {"birth_date": "1992-05-02"}, "id_number", "出生日期"),
     ("id vs gender", {"gender": "男"}, "id_number", "性别"),
+    ("id vs birth and gender", {"birth_date": "1992-05-02", "gender": "男"}, "id_number", "出生日期"),
+    ("id vs gender and birth", {"birth_date": "1992-05-02", "gender": "男"}, "id_number", "性别"),
     ("unknown choice", {"ethnicity": "火星族"}, "ethnicity", "不是可选值"),
     ("overlong text", {"department": "院" * 101}, "department", "100"),
     ("wrong type", {"name": 123}, "name", "文本"),

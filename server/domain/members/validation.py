@@ -226,12 +226,14 @@ def _cross_check(record: dict[str, Any], changed: dict[str, Any], errors: dict[s
         errors["id_number"] = "身份证号码格式错误（地区码或出生日期无效）"
         return
     birth = ric.get_birth_date(number)
-    if record.get("birth_date") and record["birth_date"] != birth and "birth_date" not in errors:
-        errors["birth_date" if "birth_date" in changed and "id_number" not in changed else "id_number"] = (
-            f"与身份证号码中的出生日期 {birth.isoformat()} 不一致"
-        )
     gender = "男" if int(number[16]) % 2 else "女"
+    mismatches = []
+    if record.get("birth_date") and record["birth_date"] != birth and "birth_date" not in errors:
+        mismatches.append(("birth_date", f"与身份证号码中的出生日期 {birth.isoformat()} 不一致"))
     if record.get("gender") and record["gender"] != gender and "gender" not in errors:
-        errors["gender" if "gender" in changed and "id_number" not in changed else "id_number"] = (
-            f"与身份证号码中的性别「{gender}」不一致"
-        )
+        mismatches.append(("gender", f"与身份证号码中的性别「{gender}」不一致"))
+    for code, message in mismatches:
+        # Blame the field the caller just changed; a new ID number is blamed for everything it
+        # contradicts, in one message, so neither disagreement hides the other.
+        target = code if code in changed and "id_number" not in changed else "id_number"
+        errors[target] = f"{errors[target]}；{message}" if target in errors else message
