@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import timedelta
 
 from rq import get_current_job
 from sqlalchemy import update
@@ -37,7 +38,10 @@ def _finish(export_id: int, **values: object) -> None:
         session.execute(update(StatsExport).where(StatsExport.id == export_id).values(**values))
 
 
-def run_export(export_id: int, exports_dir: str) -> dict:
+def run_export(export_id: int, exports_dir: str, retention_days: int = 7) -> dict:
+    with unit_of_work() as session:
+        # Whoever writes export files also clears the expired ones: no scheduler needed.
+        exports.purge_expired(session, exports_dir, retention=timedelta(days=retention_days))
     with unit_of_work() as session:
         export = session.get(StatsExport, export_id)
         if export is None:

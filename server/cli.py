@@ -102,6 +102,23 @@ def worker(burst: bool) -> None:
     Worker([rt.queue.queue], connection=rt.queue.redis, serializer=JSONSerializer).work(burst=burst)
 
 
+@main.command("purge-exports")
+@click.option("--days", type=click.IntRange(min=1), default=None,
+              help="保留天数（默认取 UNION_EXPORT_RETENTION_DAYS，7 天）")
+def purge_exports(days: int | None) -> None:
+    """删除超过保留期的导出文件（记录与审计保留），可放入 cron 每日执行。"""
+    import os
+    from datetime import timedelta
+
+    from server.domain import exports
+
+    app = _app()
+    retention = timedelta(days=days or app.config["EXPORT_RETENTION_DAYS"])
+    with app.extensions["union"].db.unit_of_work() as session:
+        purged = exports.purge_expired(session, os.path.join(app.instance_path, "exports"), retention=retention)
+    click.echo(f"已删除过期导出 {purged} 个")
+
+
 def build_openapi(full: bool = False) -> dict:
     app = _app()
     with app.app_context():

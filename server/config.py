@@ -27,6 +27,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
     "TRUST_PROXY_HOPS": 0,  # set to 1 behind one reverse proxy so X-Forwarded-For is honoured
     "SQL_ECHO": False,
+    # exports hold personal data: files older than this are deleted (the audit row stays)
+    "EXPORT_RETENTION_DAYS": 7,
     # --- identity (issue 6): campus SSO, WeChat mini-program, portal sessions ---
     "PUBLIC_URL": None,  # https://union.example.edu.cn — the base of SSO callback URLs
     "PORTAL_SESSION_HOURS": 8,
@@ -55,6 +57,7 @@ _INT_KEYS = (
     "LOGIN_MAX_FAILURES_PER_ADDRESS",
     "MAX_CONTENT_LENGTH",
     "TRUST_PROXY_HOPS",
+    "EXPORT_RETENTION_DAYS",
     "PORTAL_SESSION_HOURS",
     "SSO_TIMEOUT_SECONDS",
     "CAS_MAX_RESPONSE_BYTES",

@@ -185,6 +185,7 @@ ROWS: list[tuple[str, str, str, Any, dict[str, int]]] = [
     ("stats.presets.delete", "DELETE", "/api/v1/stats/presets/{stats_preset}", None,
      only(["staff"], 204, others=404, member=403)),
     ("stats.export", "POST", "/api/v1/stats/export", {"fields": ["name", "mobile"]}, only(STAFF, 200)),
+    ("exports.list", "GET", "/api/v1/exports", None, only(STAFF, 200)),  # each sees only their own
     ("exports.get", "GET", "/api/v1/exports/{stats_export}", None, only(["staff"], 200, others=404, member=403)),
     ("exports.download", "GET", "/api/v1/exports/{stats_export}/download", None,
      only(["staff"], 200, others=404, member=403)),  # the requester only

@@ -234,3 +234,43 @@ def test_export_not_ready_and_unknown(clients, db, world):  # noqa: ANN001
     assert r.status_code == 200 and r.json["status"] == "queued" and r.json["download_url"] is None
     assert clients["staff"].get(f"/api/v1/exports/{pending.id}/download").status_code == 409
     assert clients["staff"].get("/api/v1/exports/987654/download").status_code == 404
+
+
+def test_own_exports_are_listed_and_expire(app, clients, db, world, worker, monkeypatch, tricky):  # noqa: ANN001
+    """Each person lists only their own exports; files past retention are deleted, records kept."""
+    import os
+    from datetime import timedelta
+
+    from server.routes.stats import exports_dir
+    from server.timeutil import utcnow
+
+    monkeypatch.setitem(app.config, "EXPORT_SYNC_MAX_ROWS", 1)
+    first = clients["staff"].post("/api/v1/stats/export", json={"fields": ["name"]}).json["id"]
+    assert _wait_done(clients["staff"], first)["status"] == "done"
+    listed = clients["staff"].get("/api/v1/exports").json
+    assert listed["total"] == 1 and [e["id"] for e in listed["items"]] == [first]
+    assert listed["items"][0]["download_url"] == f"/api/v1/exports/{first}/download"
+    assert clients["chair"].get("/api/v1/exports").json["total"] == 0
+    assert clients["sub_staff"].get("/api/v1/exports").json["total"] == 0
+    assert clients["member"].get("/api/v1/exports").status_code == 403
+    assert clients["anonymous"].get("/api/v1/exports").status_code == 401
+
+    with app.app_context():
+        directory = exports_dir()
+    path = exports.file_path(directory, db.get(StatsExport, first))
+    assert os.path.exists(path)
+    db.get(StatsExport, first).finished_at = utcnow() - timedelta(days=8)
+    db.commit()
+    # the next export job clears what is past retention (7 days by default)
+    second = clients["staff"].post("/api/v1/stats/export", json={"fields": ["name"]}).json["id"]
+    assert _wait_done(clients["staff"], second)["status"] == "done"
+    assert not os.path.exists(path)
+    old = clients["staff"].get(f"/api/v1/exports/{first}").json
+    assert old["status"] == "expired" and old["download_url"] is None
+    gone = clients["staff"].get(f"/api/v1/exports/{first}/download")
+    assert gone.status_code == 410 and gone.json["code"] == "export_expired"
+    assert clients["staff"].get(f"/api/v1/exports/{second}/download").status_code == 200
+    assert [e["status"] for e in clients["staff"].get("/api/v1/exports").json["items"]] == ["done", "expired"]
+    # the audit row of the expired export stays
+    assert db.scalar(select(AuditLog).where(AuditLog.action == "member.export",
+                                            AuditLog.object_id == str(first))) is not None

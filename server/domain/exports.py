@@ -18,7 +18,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from openpyxl import Workbook
@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from server.domain import audit, stats
 from server.domain import fields as cat
 from server.domain import query as ql
-from server.domain.errors import Invalid, NotFound
+from server.domain.errors import DomainError, Invalid, NotFound
 from server.domain.members.registry import mask_value
 from server.domain.roles import Identity
 from server.models import Member, StatsExport
@@ -336,11 +336,11 @@ def start(session: Session, identity: Identity | None, data: dict[str, Any], *, 
     return Started(rows, name, export=export)
 
 
-def enqueue(session: Session, queue: Any, export: StatsExport, exports_dir: str) -> None:
+def enqueue(session: Session, queue: Any, export: StatsExport, exports_dir: str, *, retention_days: int = 7) -> None:
     # Keyword arguments: JobQueue.enqueue hands RQ an explicit kwargs=, which RQ refuses to mix
     # with positional job arguments.
     queue.enqueue_after_commit(session, "jobs.exports.run_export", export_id=export.id, exports_dir=exports_dir,
-                               job_id=export.job_id, retry=(2, 30))
+                               retention_days=retention_days, job_id=export.job_id, retry=(2, 30))
 
 
 def file_path(exports_dir: str, export: StatsExport) -> str:
@@ -359,6 +359,48 @@ def get_own(session: Session, identity: Identity | None, export_id: int) -> Stat
     if export is None or export.requested_by != identity.user_id:
         raise NotFound("导出记录不存在")
     return export
+
+
+class ExportExpired(DomainError):
+    status = 410
+    code = "export_expired"
+
+
+def list_own(session: Session, identity: Identity | None, *, page: int, page_size: int) -> tuple[int, list[StatsExport]]:
+    """The caller's own export jobs, newest first: where a person finds the file they asked for."""
+    stats.reader(identity, "members.export")
+    mine = StatsExport.requested_by == identity.user_id
+    total = session.scalar(select(func.count(StatsExport.id)).where(mine)) or 0
+    rows = session.scalars(select(StatsExport).where(mine).order_by(StatsExport.id.desc())
+                           .offset((page - 1) * page_size).limit(page_size)).all()
+    return total, list(rows)
+
+
+def check_downloadable(export: StatsExport) -> None:
+    if export.status == "expired":
+        raise ExportExpired("导出文件已过保留期被删除，请重新导出")
+
+
+def purge_expired(session: Session, exports_dir: str, *, retention: timedelta,
+                  now: datetime | None = None) -> int:
+    """Delete export files older than the retention period and mark their records ``expired``.
+
+    An export is a copy of personal data outside the database's access control, so it must not
+    outlive its use; the record (and the audit row written when it was asked for) stays, so
+    who exported what remains answerable. Called by every export job and by
+    ``union purge-exports`` (for cron), so no scheduler is needed.
+    """
+    cutoff = (now or utcnow()) - retention
+    old = session.scalars(select(StatsExport).where(StatsExport.status.in_(("done", "failed")),
+                                                    StatsExport.finished_at < cutoff)).all()
+    for export in old:
+        path = file_path(exports_dir, export)
+        for stale in (path, path + ".part"):
+            if os.path.exists(stale):
+                os.remove(stale)
+        export.status, export.file_name = "expired", None
+    session.flush()
+    return len(old)
 
 
 def describe(export: StatsExport) -> dict[str, Any]:

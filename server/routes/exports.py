@@ -7,14 +7,34 @@ import os
 from flask import send_file
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import Schema
+from marshmallow import fields as mf
 
 from server.auth import current_identity
 from server.domain import exports
 from server.domain.errors import Conflict, NotFound
-from server.routes.common import db_session
+from server.routes.common import PageArgs, db_session, page_of
 from server.routes.stats import XLSX, ExportOut, exports_dir
 
 blp = Blueprint("exports", __name__, url_prefix="/api/v1/exports", description="导出任务")
+
+
+class ExportPage(Schema):
+    total = mf.Integer()
+    page = mf.Integer()
+    page_size = mf.Integer()
+    items = mf.List(mf.Nested(ExportOut))
+
+
+@blp.route("")
+class ExportList(MethodView):
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, ExportPage)
+    def get(self, args):
+        """我的导出任务（最新在前）；文件保留期满后删除，记录保留"""
+        total, rows = exports.list_own(db_session(), current_identity(), page=args["page"],
+                                       page_size=args["page_size"])
+        return page_of(total, [exports.describe(e) for e in rows], args)
 
 
 @blp.route("/<int:export_id>")
@@ -31,6 +51,7 @@ class ExportDownload(MethodView):
     def get(self, export_id):
         """下载导出文件（仅发起人）"""
         export = exports.get_own(db_session(), current_identity(), export_id)
+        exports.check_downloadable(export)
         if export.status != "done":
             raise Conflict("导出尚未完成，请稍后再试", code="export_not_ready")
         path = exports.file_path(exports_dir(), export)

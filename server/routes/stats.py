@@ -125,7 +125,7 @@ class ExportIn(Schema):
 class ExportOut(Schema):
     id = mf.Integer()
     job_id = mf.String()
-    status = mf.String(metadata={"description": "queued / running / done / failed"})
+    status = mf.String(metadata={"description": "queued / running / done / failed / expired（文件已过保留期删除）"})
     total = mf.Integer()
     rows_written = mf.Integer()
     template = mf.String(allow_none=True)
@@ -211,7 +211,8 @@ class Export(MethodView):
         if started.export is None:
             return send_file(io.BytesIO(started.content), mimetype=XLSX, as_attachment=True,
                              download_name=started.download_name)
-        exports.enqueue(session, runtime().queue, started.export, exports_dir())
+        exports.enqueue(session, runtime().queue, started.export, exports_dir(),
+                        retention_days=current_app.config["EXPORT_RETENTION_DAYS"])
         response = jsonify(ExportOut().dump(exports.describe(started.export)))
         response.status_code = 202
         return response
