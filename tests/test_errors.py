@@ -170,3 +170,12 @@ def test_audit_query_out_of_range_is_422(world, clients, query, field):
 def test_huge_page_number_on_a_list_is_422(world, clients):
     assert_error(clients["admin"].get("/api/v1/users?page=99999999999999999999999"), 422, "validation_error",
                  fields=("page",))
+
+
+@pytest.mark.parametrize("path", [
+    "/api/v1/members?sub_union_id=99999999999999999999999",
+    "/api/v1/applications?sub_union_id=99999999999999999999999",
+    "/api/v1/transfers?member_id=99999999999999999999999",
+])
+def test_id_beyond_any_integer_column_in_a_list_filter_is_422(world, clients, path):
+    assert_error(clients["staff"].get(path), 422, "validation_error", fields=(path.split("?")[1].split("=")[0],))

@@ -11,7 +11,7 @@ from server.domain import fields as cat
 from server.domain.members import registry
 from server.domain.workflows import applications as wf
 from server.domain.workflows.common import names
-from server.routes.common import LocalDateTime, PageArgs, db_session, page_of, page_schema
+from server.routes.common import LocalDateTime, PageArgs, db_session, id_field, page_of, page_schema
 from server.routes.members import _catalogue_schema
 
 blp = Blueprint("applications", __name__, url_prefix="/api/v1", description="入会申请")
@@ -53,7 +53,7 @@ class ApplicationOut(Schema):
 
 class QueueArgs(PageArgs):
     status = fields.String(load_default=None, validate=validate.OneOf([s for s in wf.STATUS_LABELS if s != "draft"]))
-    sub_union_id = fields.Integer(load_default=None)
+    sub_union_id = id_field(load_default=None)
 
 
 class ApplicationRejectIn(Schema):

@@ -11,7 +11,7 @@ from server.auth import current_identity, require
 from server.domain import fields as cat
 from server.domain.errors import DomainError
 from server.domain.members import registry
-from server.routes.common import LocalDateTime, PageArgs, db_session, page_of, page_schema
+from server.routes.common import LocalDateTime, PageArgs, db_session, id_field, page_of, page_schema
 
 blp = Blueprint("members", __name__, url_prefix="/api/v1", description="会员信息")
 MINIPROGRAM = ["小程序", "members"]
@@ -69,7 +69,7 @@ SORT_CHOICES = sorted(registry.SORTABLE | {f"-{k}" for k in registry.SORTABLE})
 class MemberListArgs(PageArgs):
     q = fields.String(load_default=None, validate=validate.Length(max=50),
                       metadata={"description": "姓名、拼音首字母、工号或会员证号"})
-    sub_union_id = fields.Integer(load_default=None)
+    sub_union_id = id_field(load_default=None)
     membership_status = fields.String(load_default=None, validate=validate.OneOf(cat.MEMBERSHIP_STATUS))
     employment_status = fields.String(load_default=None, validate=validate.OneOf(cat.EMPLOYMENT_STATUS))
     sort = fields.String(load_default="id", validate=validate.OneOf(SORT_CHOICES),
