@@ -288,6 +288,28 @@ CREATE TABLE external_identities (
 
 CREATE INDEX ix_external_identities_user_id ON external_identities (user_id);
 
+CREATE TABLE member_imports (
+	id INTEGER NOT NULL AUTO_INCREMENT, 
+	requested_by INTEGER NOT NULL, 
+	job_id VARCHAR(64) NOT NULL, 
+	file_name VARCHAR(255) NOT NULL, 
+	stored_name VARCHAR(255), 
+	dry_run BOOL NOT NULL, 
+	mode VARCHAR(16) NOT NULL, 
+	status VARCHAR(16) NOT NULL, 
+	rows_estimated INTEGER NOT NULL, 
+	report JSON, 
+	error VARCHAR(500), 
+	created_at DATETIME NOT NULL, 
+	started_at DATETIME, 
+	finished_at DATETIME, 
+	CONSTRAINT pk_member_imports PRIMARY KEY (id), 
+	CONSTRAINT fk_member_imports_requested_by_users FOREIGN KEY(requested_by) REFERENCES users (id) ON DELETE CASCADE, 
+	CONSTRAINT uq_member_imports_job_id UNIQUE (job_id)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX ix_member_imports_requested_by ON member_imports (requested_by);
+
 CREATE TABLE portal_sessions (
 	id BIGINT NOT NULL AUTO_INCREMENT, 
 	user_id INTEGER NOT NULL, 

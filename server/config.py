@@ -29,6 +29,8 @@ DEFAULTS: dict[str, Any] = {
     "SQL_ECHO": False,
     # exports hold personal data: files older than this are deleted (the audit row stays)
     "EXPORT_RETENTION_DAYS": 7,
+    # member imports of more rows than this run as a job (202, then GET /api/v1/members/imports/{id})
+    "IMPORT_SYNC_MAX_ROWS": 2000,
     # --- identity (issue 6): campus SSO, WeChat mini-program, portal sessions ---
     "PUBLIC_URL": None,  # https://union.example.edu.cn — the base of SSO callback URLs
     "PORTAL_SESSION_HOURS": 8,
@@ -58,6 +60,7 @@ _INT_KEYS = (
     "MAX_CONTENT_LENGTH",
     "TRUST_PROXY_HOPS",
     "EXPORT_RETENTION_DAYS",
+    "IMPORT_SYNC_MAX_ROWS",
     "PORTAL_SESSION_HOURS",
     "SSO_TIMEOUT_SECONDS",
     "CAS_MAX_RESPONSE_BYTES",

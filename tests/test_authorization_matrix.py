@@ -113,6 +113,8 @@ ROWS: list[tuple[str, str, str, Any, dict[str, int]]] = [
     # --- Excel batch import (issue 3) ----------------------------------------------------------
     ("members.import_template", "GET", "/api/v1/members/import-template.xlsx", None, only(STAFF, 200)),
     ("members.import", "POST", "/api/v1/members/import", import_upload, only(STAFF, 200)),
+    ("members.import_job", "GET", "/api/v1/members/imports/{member_import}", None,
+     only(["staff"], 200, others=404, member=403)),  # a large import's job: its requester only
     # --- identity: WeChat login and binding (issue 6); Bearer accounts have no WeChat user ---
     ("wechat.login", "POST", "/api/v1/auth/wechat/login", {"code": "dev:matrix"}, expect(200, anonymous=200)),
     ("wechat.bind", "POST", "/api/v1/auth/wechat/bind", {"staff_no": "20150123", "name": "陈思远", "id_last6": "071236"},
@@ -222,6 +224,13 @@ def _stats_objects(request):  # noqa: ANN001, ANN202
     with open(exports.file_path(directory, export), "wb") as fh:
         fh.write(b"PK\x05\x06" + b"\x00" * 18)  # an empty zip is enough to serve
     world.stats_preset, world.stats_export = preset.id, export.id
+    from server.models import MemberImport
+
+    job = MemberImport(requested_by=world.users["staff"], job_id=f"import-matrix-{world.own_sub}", file_name="会员.xlsx",
+                       dry_run=True, mode="all_or_nothing", status="done", rows_estimated=0)
+    db.add(job)
+    db.commit()
+    world.member_import = job.id
 
 
 def _path(template: str, world) -> str:  # noqa: ANN001

@@ -1,5 +1,9 @@
-"""Excel batch import (校工会批量修改): the template, the dry-run report, all-or-nothing and
-valid-only runs, matching by 工号 / 证件号码, sub-union scope, bad files, formulas, audit."""
+"""Excel batch import (校工会批量修改), by behaviour: the template; the dry-run report;
+all-or-nothing and valid-only runs; matching by 工号 / 证件号码 and what counts as a change;
+sub-union scope; bad files and formulas; row errors; the bulk path's correctness across chunks
+(duplicates in the file and against the database, history and audit of every change, stored
+forms); and large imports as a job (202, progress, the report, for the requester only), through
+a real worker on the MariaDB + Redis pass."""
 
 from __future__ import annotations
 
@@ -14,10 +18,11 @@ from sqlalchemy import func, select
 from stdnum.cn import ric
 
 from server.domain import fields as cat
-from server.domain.members import excel
-from server.models import AuditLog, Member
+from server.domain.errors import Conflict
+from server.domain.members import excel, importer, imports, registry
+from server.models import AuditLog, Member, MemberImport, User
 from tests.api_asserts import assert_error, reread
-from tests.conftest import OTHER_ID, OWN_ID
+from tests.conftest import BACKEND, OTHER_ID, OWN_ID, wait_for
 
 TEMPLATE = "/api/v1/members/import-template.xlsx"
 IMPORT = "/api/v1/members/import"
@@ -413,6 +418,9 @@ def test_too_large_and_too_many_rows(clients, world, monkeypatch):
     body = assert_error(upload(clients["staff"], xlsx(rows)), 413, "too_many_rows")
     assert "3 行" in body["message"]
     assert upload(clients["staff"], xlsx(rows[:3])).status_code == 200
+    # Blank rows do not count (the quick estimate includes them; over the limit, rows are counted).
+    spaced = [rows[0], ["  "], rows[1], ["  "], rows[2]]
+    assert upload(clients["staff"], xlsx(spaced)).get_json()["created"] == 3
 
 
 def test_a_formula_is_never_evaluated_or_stored(clients, world, db):
@@ -435,6 +443,61 @@ def test_a_formula_is_never_evaluated_or_stored(clients, world, db):
     got = members(db)
     assert set(got) == {"20150123", "20160456", "20240003"}
     assert not any("HYPERLINK" in (m.remarks or "") or (m.remarks or "").startswith("=") for m in got.values())
+
+
+def as_saved_by_excel(data: bytes) -> bytes:
+    """The same workbook the way Excel and WPS write it: text in a shared-strings table (not
+    inline), cells with a namespace prefix, and a <dimension> tag."""
+    import re
+
+    src = zipfile.ZipFile(io.BytesIO(data))
+    strings: list[str] = []
+
+    def shared(match: re.Match) -> str:
+        strings.append(match.group(3))
+        return f'<x:c r="{match.group(1)}"{match.group(2) or ""} t="s"><x:v>{len(strings) - 1}</x:v></x:c>'
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for name in src.namelist():
+            content = src.read(name)
+            if name == "xl/worksheets/sheet1.xml":
+                xml = content.decode()
+                xml = re.sub(r'<c r="([A-Z]+[0-9]+)"( s="[0-9]+")? t="inlineStr"><is><t[^>]*>(.*?)</t></is></c>', shared, xml)
+                xml = re.sub(r"<(/?)(row|c|v|f|sheetData)([ >/])", r"<\1x:\2\3", xml)
+                xml = xml.replace('<worksheet xmlns="', '<worksheet xmlns:x="http://schemas.openxmlformats.org/'
+                                  'spreadsheetml/2006/main" xmlns="', 1)
+                xml = xml.replace("<sheetViews>", '<dimension ref="A1:F9"/><sheetViews>', 1)
+                content = xml.encode()
+            elif name == "[Content_Types].xml":
+                content = content.replace(b"</Types>", b'<Override PartName="/xl/sharedStrings.xml" ContentType="'
+                                          b'application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings'
+                                          b'+xml"/></Types>')
+            elif name == "xl/_rels/workbook.xml.rels":
+                content = content.replace(b"</Relationships>", b'<Relationship Type="http://schemas.openxmlformats.org/'
+                                          b'officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml" '
+                                          b'Id="rId9"/></Relationships>')
+            dst.writestr(name, content)
+        items = "".join(f"<si><t>{t}</t></si>" for t in strings)
+        dst.writestr("xl/sharedStrings.xml", '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+                     f'count="{len(strings)}" uniqueCount="{len(strings)}">{items}</sst>')
+    return out.getvalue()
+
+
+def test_a_workbook_saved_by_excel_reads_the_same(clients, world, db):
+    header = [*BASIC, "备注", "入会时间"]
+    rows = [[*new_row(), "正常备注", datetime(2016, 9, 1)],
+            [*new_row("吴用", "20240002", seq=9, gender="男"), "=1+1", None],
+            ["陈思远", None, None, 20150123, None, None, "更新", None],
+            ["王五", "未知", "1990-01-01", "20240003", None, OWN_NAME, None, None]]
+    plain = xlsx(rows, header, raw_strings=("=1+1",))
+    excel_like = as_saved_by_excel(plain)
+    assert b"sharedStrings" in excel_like and b"inlineStr" not in zipfile.ZipFile(io.BytesIO(excel_like)).read(
+        "xl/worksheets/sheet1.xml")
+    first, second = upload(clients["staff"], plain).get_json(), upload(clients["staff"], excel_like).get_json()
+    assert first == second
+    assert (first["created"], first["updated"], first["error_rows"]) == (1, 1, 2)
+    assert [(e["row"], e["column"]) for e in first["errors"]] == [(3, "备注"), (5, "性别")]
 
 
 # ---- row errors ------------------------------------------------------------------------------
@@ -543,3 +606,302 @@ def test_cell_conversion():
         excel.convert_cell(f["children"], "张三/男")
     with pytest.raises(ValueError, match="文本"):
         excel.convert_cell(f["id_number"], 1.30302198503071e17)
+
+
+# ---- the bulk path: correctness across chunks -------------------------------------------------
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):  # noqa: ANN001, ANN201
+    """Rows are checked a chunk at a time (one lookup query per chunk) and written a batch at a
+    time: with chunks of two, every rule below is exercised across chunk boundaries."""
+    monkeypatch.setattr(importer, "CHUNK", 2)
+    monkeypatch.setattr(importer, "APPLY_CHUNK", 2)
+
+
+def test_duplicates_in_the_file_are_found_across_chunks(clients, world, db, small_chunks):
+    birth = date(1992, 5, 1)
+    rows = [
+        new_row("甲", "20240001", seq=1),  # 2
+        new_row("乙", "20240002", seq=2),  # 3
+        new_row("丙", "20240003", seq=3),  # 4
+        new_row("丁", "20240001", seq=4),  # 5: 工号 of row 2, two chunks later
+        ["戊", "女", birth.isoformat(), "20240005", make_id(birth, 2, "女").lower(), OWN_NAME],  # 6: ID of row 3
+        ["陈思远", None, None, "20150123", None, None],  # 7: an existing member…
+        ["陈思远", None, None, None, OWN_ID, None],  # 8: …named again by 证件号码 in the next chunk
+    ]
+    report = upload(clients["staff"], xlsx(rows)).get_json()
+    errs = errors_by_row(report)
+    assert set(errs) == {5, 6, 8}
+    assert [(e["column"], e["message"]) for e in errs[5]] == [("工号", "与第 2 行的工号重复")]
+    assert [(e["column"], e["message"]) for e in errs[6]] == [("证件号码", "与第 3 行的证件号码重复")]
+    assert [(e["column"], e["message"]) for e in errs[8]] == [("证件号码", "与第 7 行是同一名会员")]
+    assert (report["created"], report["unchanged"], report["error_rows"]) == (3, 1, 3)
+
+
+def test_values_held_by_other_members_are_refused_in_any_chunk(clients, world, db, small_chunks):
+    db.get(Member, world.other_member_id).member_no = "HY0001"
+    db.add(Member(name="孙立", gender="男", birth_date=date(1986, 12, 1), staff_no="ab01", member_no="HY0002",
+                  sub_union_id=world.own_sub))
+    db.commit()
+    header = [*BASIC, "会员证号"]
+    rows = [
+        [*new_row("甲", "20240001", seq=1), None],  # 2: fine
+        [*new_row("乙", "20240002", seq=2), None],  # 3: fine
+        [*new_row("丙", "20240003", seq=3), "hy0001"],  # 4: 会员证号 of 赵敏 (case ignored)
+        ["陈思远", None, None, "20150123", None, None, "HY0002"],  # 5: an update taking 孙立's
+        ["陈思远", None, None, None, OTHER_ID, None, None],  # 6: 赵敏's ID: matches 赵敏, not 陈思远
+        ["孙立", None, None, "AB01", None, None, None],  # 7: 工号 matched whatever its case (and rewritten as typed)
+    ]
+    report = upload(clients["staff"], xlsx(rows, header)).get_json()
+    errs = errors_by_row(report)
+    assert set(errs) == {4, 5}, errs
+    assert errs[4][0]["column"] == "会员证号" and "已被其他会员使用" in errs[4][0]["message"]
+    assert errs[5][0]["column"] == "会员证号" and "已被其他会员使用" in errs[5][0]["message"]
+    assert (report["created"], report["updated"], report["unchanged"]) == (2, 2, 0)  # 赵敏 renamed, 孙立's 工号
+
+
+def test_every_change_has_history_and_the_derived_columns_follow(clients, world, db, small_chunks):
+    header = ["姓名", "工号", "证件号码", "子女信息", "兴趣爱好/特长", "工会职务"]
+    rows = [
+        ["陈思源", "20150123", None, "陈一/男/2015-03-02", None, None],  # rename, add a child
+        ["赵敏", None, OTHER_ID, None, "游泳", "工会委员"],
+        ["周新", "20240001", None, None, None, None],  # new, without 性别 etc.: an error
+        ["钱多", "20240002", None, None, None, None],  # same
+    ]
+    report = upload(clients["chair"], xlsx(rows, header), dry_run=False, mode="valid_only").get_json()
+    assert (report["updated"], report["error_rows"], report["applied"]) == (2, 2, True)
+    me, them = db.get(Member, world.member_id), db.get(Member, world.other_member_id)
+    reread(db)
+    assert (me.name, me.name_initials, me.children_count, me.version) == ("陈思源", "csy", 1, 2)
+    assert me.children == [{"name": "陈一", "gender": "男", "birth_date": "2015-03-02"}]
+    assert (them.hobbies, them.union_posts, them.version, them.children_count) == ("游泳", ["工会委员"], 2, 0)
+    entries = {int(a.object_id): a for a in audit_rows(db, "member.import")}
+    assert set(entries) == {world.member_id, world.other_member_id}
+    assert entries[world.member_id].old == {"name": "陈思远", "children": None}
+    assert entries[world.member_id].new["name"] == "陈思源"
+    assert entries[world.other_member_id].old == {"hobbies": None, "union_posts": None}
+    assert all(a.actor_name == "chair" and a.sub_union_id is not None for a in entries.values())
+    history = clients["chair"].get(f"/api/v1/members/{world.member_id}/history").get_json()
+    assert {h["field"] for h in history if h["action"] == "member.import"} == {"name", "children"}
+
+
+def test_new_members_are_stored_as_one_at_a_time_would_store_them(clients, world, db, small_chunks):
+    """Absent list fields stay SQL NULL (as the ORM leaves an attribute it never set), given
+    ones are lists; the derived and bookkeeping columns are filled; one audit row each."""
+    header = [*BASIC, "工会职务", "子女信息"]
+    rows = [[*new_row("周新", "20240001", seq=1), None, None],
+            [*new_row("吴用", "20240002", seq=2, gender="男"), "会员代表", "无"],
+            [*new_row("郑和", "20240003", seq=3, gender="男"), None, "郑一/女/2016-01-01；郑二/男/2019-02-02"]]
+    report = upload(clients["staff"], xlsx(rows, header), dry_run=False).get_json()
+    assert report["created"] == 3 and report["applied"] is True
+    reread(db)
+    got = members(db)
+    assert db.scalar(select(func.count()).select_from(Member).where(
+        Member.staff_no == "20240001", Member.children.is_(None), Member.union_posts.is_(None))) == 1
+    assert (got["20240002"].union_posts, got["20240002"].children, got["20240002"].children_count) == (["会员代表"], [], 0)
+    assert got["20240003"].children_count == 2 and got["20240003"].name_initials == "zh"
+    for m in (got["20240001"], got["20240002"], got["20240003"]):
+        assert (m.version, m.id_type, m.membership_status, m.employment_status) == (1, "居民身份证", "正常", "在职")
+        assert m.created_at is not None and m.sub_union_id == world.own_sub
+    created = {int(a.object_id): a for a in audit_rows(db, "member.import")}
+    assert set(created) == {m.id for m in got.values() if m.staff_no.startswith("2024")}
+    entry = created[got["20240003"].id]
+    assert entry.old is None and entry.new["name"] == "郑和" and entry.new["sub_union"] == world.own_sub
+    assert entry.new["birth_date"] == "1992-05-01" and "photo" not in entry.new
+
+
+def test_all_or_nothing_across_chunks_writes_nothing(clients, world, db, small_chunks):
+    rows = [new_row("甲", "20240001", seq=1), new_row("乙", "20240002", seq=2), new_row("丙", "20240003", seq=3),
+            ["陈思远", None, None, "20150123", None, "不存在的分工会"], new_row("丁", "20240004", seq=4)]
+    body = assert_error(upload(clients["staff"], xlsx(rows), dry_run=False), 422, "import_rejected")
+    assert body["created"] == 4 and body["applied"] is False and [e["row"] for e in body["errors"]] == [5]
+    assert member_count(db) == 2 and audit_rows(db, "member.import") == []
+    report = upload(clients["staff"], xlsx(rows), dry_run=False, mode="valid_only").get_json()
+    assert report["created"] == 4 and member_count(db) == 6
+
+
+def test_sub_union_operator_bulk_stays_in_its_own(clients, world, db, small_chunks):
+    header = ["姓名", "性别", "出生日期", "工号", "所属分工会", "兴趣爱好/特长"]
+    rows = [["新甲", "男", "1991-02-03", "20240201", None, None],
+            ["新乙", "女", "1991-02-03", "20240202", OWN_NAME, None],
+            ["外院人", "女", "1991-02-03", "20240203", OTHER_NAME, None],
+            ["赵敏", None, None, "20160456", None, "跑步"],
+            ["陈思远", None, None, "20150123", None, "书法"]]
+    report = upload(clients["sub_staff"], xlsx(rows, header), dry_run=False, mode="valid_only").get_json()
+    assert (report["created"], report["updated"], report["error_rows"]) == (2, 1, 2)
+    got = members(db)
+    assert {got["20240201"].sub_union_id, got["20240202"].sub_union_id} == {world.own_sub}
+    assert "20240203" not in got and got["20160456"].hobbies is None and got["20150123"].hobbies == "书法"
+    assert {a.sub_union_id for a in audit_rows(db, "member.import")} == {world.own_sub}
+
+
+def test_a_change_made_since_the_check_fails_the_run_naming_the_row(world, db):
+    """The version read during the check guards each UPDATE: someone else's save in between
+    is a conflict for the whole run (the caller rolls back), naming the sheet row."""
+    from server.domain import accounts
+
+    identity = accounts.identity_of(db.get(User, world.users["staff"]))
+    me = db.get(Member, world.member_id)
+    change = registry.Change(7, me.id, me.version + 1, me.sub_union_id, {"hobbies": None}, {"hobbies": "围棋"})
+    with pytest.raises(Conflict, match="第 7 行") as caught:
+        registry.update_many(db, identity, [change], action=importer.ACTION)
+    assert caught.value.code == "stale_version"
+    db.rollback()
+
+
+# ---- large imports: a job ---------------------------------------------------------------------
+
+
+def many_rows(n: int, prefix: str = "3") -> list[list[Any]]:
+    return [new_row(f"会员{chr(0x4e00 + i)}", f"{prefix}{i:07d}", birth=date(1990 + i % 15, 1 + i % 12, 1 + i % 28),
+                    gender="男" if i % 2 else "女", seq=i % 400) for i in range(1, n + 1)]
+
+
+@pytest.fixture
+def job_limit(app, monkeypatch):  # noqa: ANN001, ANN201
+    """Sheets of more than three rows run as a job (the default is 2,000)."""
+    monkeypatch.setitem(app.config, "IMPORT_SYNC_MAX_ROWS", 3)
+    return 3
+
+
+def finished(client, answer) -> dict:  # noqa: ANN001
+    """The job's state once finished: at once on the embedded default (the job ran inline
+    before the 202 was sent), by polling GET …/imports/{id} behind a real worker."""
+    assert answer.status_code == 202, answer.get_data(as_text=True)[:500]
+    body = answer.get_json()
+    if body["status"] in ("done", "failed"):
+        return body
+
+    def done():  # noqa: ANN202
+        state = client.get(f"/api/v1/members/imports/{body['id']}").get_json()
+        return state if state["status"] in ("done", "failed") else None
+
+    return wait_for(done, timeout=60, interval=0.2)
+
+
+def imports_dir(app) -> str:  # noqa: ANN001
+    import os
+
+    return os.path.join(app.instance_path, "imports")
+
+
+def test_a_large_dry_run_is_a_job_with_progress_and_a_report(app, clients, world, db, worker, job_limit):
+    answer = upload(clients["staff"], xlsx(many_rows(5)))
+    body = answer.get_json()
+    assert answer.status_code == 202 and body["job_id"].startswith("import-") and body["dry_run"] is True
+    assert body["rows_estimated"] == 5 and body["file_name"] == "会员.xlsx"
+    if BACKEND == "sqlite":
+        assert body["status"] == "done"  # inline: the answer carries the finished job
+    state = finished(clients["staff"], answer)
+    assert state["status"] == "done" and state["phase"] == "done" and state["applied"] is False
+    assert state["rows_checked"] == 5 and state["rows_written"] == 0
+    report = state["report"]
+    assert (report["total"], report["created"], report["error_rows"], report["dry_run"]) == (5, 5, 0, True)
+    assert "试导入" in report["message"]
+    assert member_count(db) == 2
+    assert clients["staff"].get(f"/api/v1/members/imports/{body['id']}").get_json() == state
+
+
+def test_a_large_real_run_is_a_job_in_one_transaction(app, clients, world, db, worker, job_limit):
+    import os
+
+    answer = upload(clients["staff"], xlsx(many_rows(6)), dry_run=False)
+    state = finished(clients["staff"], answer)
+    assert state["status"] == "done" and state["applied"] is True and state["rows_written"] == 6
+    assert state["report"]["created"] == 6 and "已导入" in state["report"]["message"]
+    assert member_count(db) == 8
+    assert len(audit_rows(db, "member.import")) == 6
+    (batch,) = audit_rows(db, "member.import_batch")
+    assert batch.new["total"] == 6 and batch.actor_name == "staff"
+    record = db.get(MemberImport, answer.get_json()["id"])
+    assert record.stored_name is None and record.finished_at is not None
+    assert not [n for n in os.listdir(imports_dir(app)) if n.startswith(record.job_id)]  # the upload is gone
+    if BACKEND == "mariadb":
+        job = app.extensions["union"].queue.fetch(record.job_id)
+        assert job is not None and job.meta.get("rows_checked") == 6 and job.meta.get("rows_written") == 6
+
+
+def test_a_rejected_large_run_writes_nothing_and_says_why(app, clients, world, db, worker, job_limit):
+    rows = [*many_rows(4), ["坏数据", "男", "1990-01-01", "20249999", bad_checksum(date(1990, 1, 1), 1, "男"), OWN_NAME]]
+    state = finished(clients["staff"], upload(clients["staff"], xlsx(rows), dry_run=False))
+    assert state["status"] == "done" and state["applied"] is False and state["rows_written"] == 0
+    assert state["report"]["errors"][0]["row"] == 6 and state["report"]["errors"][0]["column"] == "证件号码"
+    assert "未写入" in state["report"]["message"]
+    assert member_count(db) == 2 and audit_rows(db, "member.import_batch") == []
+
+
+def test_only_the_requester_sees_an_import_job(app, clients, world, db, worker, job_limit):
+    answer = upload(clients["sub_staff"], xlsx(many_rows(4)))
+    state = finished(clients["sub_staff"], answer)
+    path = f"/api/v1/members/imports/{state['id']}"
+    assert clients["sub_staff"].get(path).status_code == 200
+    for other in ("staff", "chair", "admin", "sub_chair", "other_staff"):
+        assert_error(clients[other].get(path), 404, "not_found")
+    assert_error(clients["member"].get(path), 403, "forbidden")
+    assert_error(clients["anonymous"].get(path), 401, "unauthorized")
+    assert_error(clients["staff"].get("/api/v1/members/imports/987654"), 404, "not_found")
+
+
+def test_a_sub_union_job_keeps_the_requesters_scope(app, clients, world, db, worker, job_limit):
+    rows = [*many_rows(3), ["外院人", "女", "1991-02-03", "20240203", make_id(date(1991, 2, 3), 5, "女"), OTHER_NAME]]
+    state = finished(clients["sub_staff"], upload(clients["sub_staff"], xlsx(rows), dry_run=False, mode="valid_only"))
+    assert state["status"] == "done" and (state["report"]["created"], state["report"]["error_rows"]) == (3, 1)
+    assert state["report"]["errors"][0]["message"] == "分工会账号只能导入本分工会的会员"
+    assert {m.sub_union_id for m in members(db).values() if m.staff_no.startswith("3")} == {world.own_sub}
+
+
+def test_a_bad_large_file_is_refused_in_the_request(app, clients, world, db, job_limit):
+    rows = [["张三", "x"]] * 10
+    assert_error(upload(clients["staff"], xlsx(rows, ["姓名", "鞋码"])), 422, "unknown_columns")
+    assert db.scalar(select(func.count()).select_from(MemberImport)) == 0
+
+
+def test_the_job_is_idempotent_and_a_lost_upload_fails_cleanly(app, clients, world, db, worker, job_limit):
+    from jobs.member_import import run_import
+
+    state = finished(clients["staff"], upload(clients["staff"], xlsx(many_rows(4)), dry_run=False))
+    assert state["status"] == "done"
+    assert run_import(state["id"], imports_dir(app)) == {"status": "done"}  # nothing imported twice
+    assert member_count(db) == 6
+    lost = MemberImport(requested_by=world.users["staff"], job_id="import-lost", file_name="丢失.xlsx",
+                        stored_name="import-lost.xlsx", dry_run=False, mode="all_or_nothing", rows_estimated=10)
+    db.add(lost)
+    db.commit()
+    assert run_import(lost.id, imports_dir(app))["status"] == "failed"
+    reread(db)
+    assert lost.status == "failed" and "未写入" in lost.error and lost.stored_name is None
+    shown = clients["staff"].get(f"/api/v1/members/imports/{lost.id}").get_json()
+    assert shown["status"] == "failed" and shown["error"] == lost.error and shown["report"] is None
+
+
+def test_a_deactivated_requester_s_job_fails_without_writing(app, clients, world, db, job_limit):
+    """The job acts with the requester's permissions as they are when it runs."""
+    from jobs.member_import import run_import
+
+    path = imports_dir(app)
+    import os
+
+    os.makedirs(path, exist_ok=True)
+    with open(os.path.join(path, "import-inactive.xlsx"), "wb") as fh:
+        fh.write(xlsx(many_rows(4)))
+    record = MemberImport(requested_by=world.users["staff"], job_id="import-inactive", file_name="a.xlsx",
+                          stored_name="import-inactive.xlsx", dry_run=False, mode="all_or_nothing", rows_estimated=4)
+    db.add(record)
+    db.get(User, world.users["staff"]).is_active = False
+    db.commit()
+    result = run_import(record.id, path)
+    assert result["status"] == "failed" and result["error"]
+    assert member_count(db) == 2
+    assert not os.path.exists(os.path.join(path, "import-inactive.xlsx"))
+
+
+def test_a_job_whose_worker_died_shows_as_failed(world, db):
+    record = MemberImport(requested_by=world.users["staff"], job_id="import-x", file_name="a.xlsx", dry_run=True,
+                          mode="all_or_nothing", status="running", rows_estimated=10)
+    db.add(record)
+    db.commit()
+    shown = imports.describe(record, {"status": "failed", "meta": {"phase": "checking", "rows_checked": 4}})
+    assert shown["status"] == "failed" and shown["error"] == imports.INTERRUPTED
+    running = imports.describe(record, {"status": "started", "meta": {"phase": "checking", "rows_checked": 4}})
+    assert (running["status"], running["phase"], running["rows_checked"]) == ("running", "checking", 4)

@@ -10,11 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from server.domain.roles import Identity
 from server.models import AuditLog
+from server.timeutil import utcnow
+
+BULK_ROWS = 1000
 
 
 def record(
@@ -44,6 +47,25 @@ def record(
     session.add(entry)
     session.flush()
     return entry
+
+
+def record_many(session: Session, actor: Identity | None, action: str, entries: list[dict[str, Any]]) -> None:
+    """One audit row per entry (``object_type``, ``object_id``, ``sub_union_id``, ``old``,
+    ``new``), written with one executemany INSERT instead of an ORM flush per row: a 10,000-row
+    import spent seconds flushing its audit rows one at a time. Same columns and JSON forms as
+    :func:`record`, in the same transaction."""
+    if not entries:
+        return
+    at = utcnow()
+    base = {"at": at, "actor_user_id": actor.user_id if actor else None,
+            "actor_name": actor.username if actor else None, "action": action,
+            "address": actor.address if actor else None}
+    rows = [{**base, "object_type": e.get("object_type"),
+             "object_id": None if e.get("object_id") is None else str(e["object_id"]),
+             "sub_union_id": e.get("sub_union_id"), "old": _jsonable(e.get("old")), "new": _jsonable(e.get("new"))}
+            for e in entries]
+    for start in range(0, len(rows), BULK_ROWS):
+        session.execute(insert(AuditLog.__table__), rows[start:start + BULK_ROWS])
 
 
 def changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""Member records (会员): one row per person, columns generated from the field catalogue.
+"""Member records (会员): one row per person, columns generated from the field catalogue;
+and the Excel imports that run as jobs.
 
 Only the columns that are not catalogue fields are written out here (identity, version,
 bookkeeping, and two values kept for fast search and statistics); every catalogue field gets
@@ -8,8 +9,9 @@ its column from :func:`column_for`, so adding a field to the catalogue adds the 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import Base, table_args
@@ -59,3 +61,29 @@ class Member(CatalogueColumns, Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class MemberImport(Base):
+    """An Excel import large enough to run as a job (more rows than ``IMPORT_SYNC_MAX_ROWS``):
+    who asked for it, the upload kept under ``<instance>/imports/`` until the job has read it,
+    the run's options, and its report once done. Only the requester ever sees it; progress
+    while it runs is published on the RQ job (``job.meta``), so that the import's one
+    transaction never has to share a row with progress updates."""
+
+    __tablename__ = "member_imports"
+    __table_args__ = table_args(Index("ix_member_imports_requested_by", "requested_by"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    requested_by: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    job_id: Mapped[str] = mapped_column(String(64), unique=True)
+    file_name: Mapped[str] = mapped_column(String(255))  # as uploaded: shown and audited, never a path
+    stored_name: Mapped[str | None] = mapped_column(String(255))  # under <instance>/imports/; None once removed
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=True)
+    mode: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued | running | done | failed
+    rows_estimated: Mapped[int] = mapped_column(Integer, default=0)  # row elements below the header
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)

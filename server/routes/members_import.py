@@ -1,19 +1,21 @@
-"""Excel batch import of member records (校工会批量修改): the template and the upload."""
+"""Excel batch import of member records (校工会批量修改): the template, the upload, and the
+progress and report of an import large enough to run as a job."""
 
 from __future__ import annotations
 
 import io
+import os
 
-from flask import jsonify, request, send_file
+from flask import current_app, jsonify, request, send_file
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from server.auth import current_identity, require
 from server.domain import sub_unions
-from server.domain.errors import Invalid
-from server.domain.members import excel
-from server.routes.common import db_session
+from server.domain.members import excel, importer, imports
+from server.models import MemberImport
+from server.routes.common import LocalDateTime, db_session, runtime
 
 blp = Blueprint("members_import", __name__, url_prefix="/api/v1", description="会员批量导入（Excel）")
 
@@ -29,7 +31,7 @@ class ImportForm(Schema):
         "type": "string", "format": "binary",
         "description": f"按导入模板填写的 .xlsx 文件，不超过 {MAX_MB} MB、{excel.MAX_ROWS} 行"})
     dry_run = fields.Boolean(load_default=True, metadata={"description": "试导入：只检查并报告，不写入（缺省 true）"})
-    mode = fields.String(load_default=excel.ALL_OR_NOTHING, validate=validate.OneOf(excel.MODES), metadata={
+    mode = fields.String(load_default=importer.ALL_OR_NOTHING, validate=validate.OneOf(importer.MODES), metadata={
         "description": "all_or_nothing：有任何一行错误则全部不导入（缺省）；valid_only：只导入正确的行"})
 
 
@@ -55,6 +57,25 @@ class ImportReport(Schema):
     errors_truncated = fields.Boolean(metadata={"description": f"错误超过 {excel.MAX_REPORTED_ERRORS} 条时只列出前面的"})
 
 
+class ImportJobOut(Schema):
+    id = fields.Integer()
+    job_id = fields.String()
+    status = fields.String(metadata={"description": "queued 排队中 / running 进行中 / done 完成 / failed 失败（未写入任何数据）"})
+    dry_run = fields.Boolean()
+    mode = fields.String()
+    file_name = fields.String(metadata={"description": "上传的文件名"})
+    rows_estimated = fields.Integer(metadata={"description": "表头以下的行数（含空行），用于显示进度"})
+    phase = fields.String(allow_none=True, metadata={"description": "checking 检查中 / applying 写入中 / done"})
+    rows_checked = fields.Integer(metadata={"description": "已检查的数据行数"})
+    rows_written = fields.Integer(metadata={"description": "已写入（新增或更新）的人数"})
+    applied = fields.Boolean(metadata={"description": "是否已写入"})
+    report = fields.Nested(ImportReport, allow_none=True, metadata={"description": "完成后的导入报告，与直接导入的回答相同"})
+    error = fields.String(allow_none=True, metadata={"description": "失败原因"})
+    created_at = LocalDateTime()
+    started_at = LocalDateTime(allow_none=True)
+    finished_at = LocalDateTime(allow_none=True)
+
+
 @blp.route("/members/import-template.xlsx")
 class ImportTemplate(MethodView):
     @blp.doc(responses={"200": {"description": "导入模板", "content": {
@@ -71,39 +92,60 @@ class ImportTemplate(MethodView):
 class Import(MethodView):
     @blp.arguments(ImportForm, location="form", content_type="multipart/form-data")
     @blp.response(200, ImportReport)
+    @blp.alt_response(202, schema=ImportJobOut,
+                      description=f"超过 {imports.SYNC_LIMIT} 行（可配置 IMPORT_SYNC_MAX_ROWS）：试导入或正式导入由后台任务执行，"
+                                  "轮询 GET /api/v1/members/imports/{id} 查看进度与报告")
     @blp.alt_response(413, description="文件过大或行数过多")
     @blp.alt_response(422, description="文件无效；或正式导入（all_or_nothing）时有错误行，返回同样的报告，未写入任何数据")
     def post(self, args):
         """批量导入会员（新增或按工号/证件号码更新）；先试导入（dry_run=true）查看报告，再正式导入"""
-        identity = current_identity()
-        require("members.import")
-        require("members.write")
         upload = request.files.get("file")
-        if upload is None or not upload.filename:
-            raise Invalid({"file": "请选择要上传的 .xlsx 文件"}, "请选择要上传的 .xlsx 文件", code="file_required")
-        if not upload.filename.lower().endswith(".xlsx"):
-            raise excel.BadFile("文件不是有效的 xlsx（请上传按导入模板填写的 .xlsx 文件）")
-        stream = upload.stream
-        stream.seek(0, io.SEEK_END)
-        size = stream.tell()
-        stream.seek(0)
-        if size > excel.MAX_FILE_BYTES:
-            raise excel.TooLarge(f"导入文件不能超过 {MAX_MB} MB，请分批导入")
-        if size == 0:
-            raise excel.BadFile("文件是空的，不是有效的 xlsx")
         session = db_session()
-        names: dict[str, int] = {}
-        for sub in sub_unions.options(session):
-            names.setdefault(sub.code, sub.id)
-        for sub in sub_unions.options(session):
-            names[sub.name] = sub.id  # a name wins over a code spelled the same
-        rows = excel.read_rows(stream, sub_unions=names, max_rows=excel.MAX_ROWS)
-        report = excel.import_rows(session, identity, rows, dry_run=args["dry_run"], mode=args["mode"],
-                                   filename=upload.filename)
-        body = {"message": excel.summary(report), **report}
-        if not report["dry_run"] and not report["applied"]:
-            # Nothing written; the same report, as an error answer (the request rolls back).
-            resp = jsonify({"status": 422, "code": "import_rejected", **body})
-            resp.status_code = 422
-            return resp
-        return body
+        rt = runtime()
+        limit = int(current_app.config.get("IMPORT_SYNC_MAX_ROWS", imports.SYNC_LIMIT))
+        started = imports.start(session, current_identity(), upload.stream if upload else io.BytesIO(),
+                                filename=upload.filename if upload else None, dry_run=args["dry_run"],
+                                mode=args["mode"], imports_dir=imports_dir(), sync_limit=limit)
+        if started.record is None:
+            report = started.report
+            if not report["dry_run"] and not report["applied"]:
+                # Nothing written; the same report, as an error answer (the request rolls back).
+                resp = jsonify({"status": 422, "code": "import_rejected", **report})
+                resp.status_code = 422
+                return resp
+            return report
+        record = started.record
+        imports.enqueue(session, rt.queue, record, imports_dir())
+        if rt.queue.inline:
+            # The embedded default runs the job in this process as soon as the transaction
+            # commits: commit now, so that the answer carries the finished job, not "queued".
+            session.commit()
+            session.refresh(record)
+        resp = jsonify(ImportJobOut().dump(imports.describe(record, job_state(record))))
+        resp.status_code = 202
+        return resp
+
+
+@blp.route("/members/imports/<int:import_id>")
+class ImportJob(MethodView):
+    @blp.response(200, ImportJobOut)
+    def get(self, import_id):
+        """导入任务的进度与报告（仅发起人可见）：已检查行数、已写入行数；完成后给出与直接导入相同的报告"""
+        record = imports.get_own(db_session(), current_identity(), import_id)
+        return imports.describe(record, job_state(record))
+
+
+def imports_dir() -> str:
+    """Where uploads wait for their job: <instance>/imports (the worker gets the same UNION_INSTANCE_PATH)."""
+    return os.path.join(current_app.instance_path, "imports")
+
+
+def job_state(record: MemberImport) -> dict | None:
+    """The RQ job's status and progress while the record is unfinished (None once it is, or
+    when the queue no longer knows the job)."""
+    if record.status not in (imports.QUEUED, imports.RUNNING):
+        return None
+    job = runtime().queue.fetch(record.job_id)
+    if job is None:
+        return None
+    return {"status": job.get_status(refresh=False), "meta": job.meta}

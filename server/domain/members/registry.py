@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import JSON, Select, bindparam, func, insert, or_, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session, load_only
 
 from server.domain import audit
@@ -22,6 +23,7 @@ from server.domain.members.pinyin import initials
 from server.domain.members.validation import clean, labelled
 from server.domain.roles import Identity, Scope, require
 from server.models import AuditLog, Member, SubUnion
+from server.timeutil import utcnow
 
 ALL_CODES = frozenset(f.code for f in cat.CATALOGUE)
 SORTABLE = {"id", "name", "staff_no", "birth_date", "union_join_date", "member_no", "updated_at", "school_join_date"}
@@ -272,6 +274,121 @@ def update(session: Session, identity: Identity, member: Member, raw: dict[str, 
                  sub_union_id=member.sub_union_id,
                  old=_jsonable({k: before[k] for k in changed}), new=_jsonable(changed))
     return member
+
+
+# ---- writing many at once (the Excel importer) ---------------------------------------------
+
+BULK_ROWS = 1000
+_TABLE = Member.__table__
+# A JSON bind that writes Python None as SQL NULL (the column type writes JSON 'null'), so that
+# an absent list field is stored exactly as the ORM stores an attribute it never set.
+_JSON_NULL = JSON(none_as_null=True)
+_JSON_ATTRS = frozenset(c.name for c in _TABLE.columns if isinstance(c.type, JSON))
+
+
+def _bind(attr: str, name: str | None = None) -> Any:
+    return bindparam(name or attr, type_=_JSON_NULL if attr in _JSON_ATTRS else _TABLE.c[attr].type)
+
+
+def _derived(cleaned: dict[str, Any], row: dict[str, Any]) -> None:
+    if "name" in cleaned:
+        row["name_initials"] = initials(cleaned["name"])
+    if "children" in cleaned:
+        row["children_count"] = len(cleaned["children"] or [])
+
+
+@dataclass
+class Change:
+    """One validated change for :func:`update_many`: the record's id and the version it was
+    read at, its sub-union, the values before (``old``) and the changed values (``new``), and
+    the sheet row it came from (named when the write fails)."""
+
+    row: int
+    member_id: int
+    version: int
+    sub_union_id: int
+    old: dict[str, Any]
+    new: dict[str, Any]
+
+
+def insert_many(session: Session, identity: Identity, records: list[dict[str, Any]], *,
+                action: str = "member.create") -> list[int]:
+    """Insert records already cleaned by :func:`prepare_create` and checked for uniqueness,
+    with one audit row each (the same ``new`` values :func:`create` records). Returns their
+    ids, in order.
+
+    Why not :func:`create` in a loop: an ORM flush per record (and one per audit row) made a
+    10,000-row import spend ~14 s writing. Here the rows go in one multi-row INSERT per
+    thousand, their ids come back through RETURNING where the database has it (MariaDB ≥ 10.5,
+    SQLite ≥ 3.35); MySQL 8 gets one INSERT per record (still no ORM flush).
+    """
+    if not records:
+        return []
+    now = utcnow()
+    rows = []
+    for cleaned in records:
+        row = {cat.BY_CODE[code].attr: value for code, value in cleaned.items()}
+        row.update(name_initials=initials(row["name"]), children_count=len(row.get("children") or []),
+                   version=1, created_at=now, updated_at=now)
+        rows.append(row)
+    # One executemany needs one set of columns: those any record sets (the rest stay NULL, as
+    # the ORM leaves an attribute it never set). A sheet of a few columns binds only those.
+    attrs = sorted({attr for row in rows for attr, value in row.items() if value is not None})
+    for row in rows:
+        for attr in attrs:
+            row.setdefault(attr, None)
+    stmt = insert(_TABLE).values({attr: _bind(attr) for attr in attrs if attr in _JSON_ATTRS})
+    ids: list[int] = []
+    if session.get_bind().dialect.insert_executemany_returning_sort_by_parameter_order:
+        returning = stmt.returning(_TABLE.c.id, sort_by_parameter_order=True)
+        for start in range(0, len(rows), BULK_ROWS):
+            ids.extend(session.scalars(returning, rows[start:start + BULK_ROWS]).all())
+    else:
+        for row in rows:
+            ids.append(session.execute(stmt, row).inserted_primary_key[0])
+    audit.record_many(session, identity, action, [
+        {"object_type": "member", "object_id": member_id, "sub_union_id": cleaned.get("sub_union"),
+         "new": _jsonable({k: v for k, v in cleaned.items() if v not in (None, "", [])})}
+        for member_id, cleaned in zip(ids, records, strict=True)
+    ])
+    return ids
+
+
+def update_many(session: Session, identity: Identity, changes: list[Change], *,
+                action: str = "member.update") -> None:
+    """Apply changes already validated by :func:`prepare_update` (only what really changes)
+    and checked for uniqueness, each guarded by the version it was read at, with one audit
+    row each (old → new, as :func:`update` records).
+
+    One Core UPDATE per record (each sets its own columns; one statement per set of columns),
+    with no ORM flush or reload; executed one by one, because the driver would anyway, and so
+    that the rowcount tells exactly which record failed its version check (changed by someone
+    else since it was read): :class:`Conflict` naming the sheet row.
+    """
+    if not changes:
+        return
+    now = utcnow()
+    statements: dict[tuple[str, ...], Any] = {}
+    for change in changes:
+        row = {cat.BY_CODE[code].attr: value for code, value in change.new.items()}
+        _derived(change.new, row)
+        attrs = tuple(sorted(row))
+        stmt = statements.get(attrs)
+        if stmt is None:
+            stmt = statements[attrs] = (
+                sql_update(_TABLE)
+                .where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.version == bindparam("b_version"))
+                .values({**{attr: _bind(attr, f"v_{attr}") for attr in attrs}, "version": _TABLE.c.version + 1,
+                         "updated_at": bindparam("b_now")}))
+        params = {f"v_{attr}": value for attr, value in row.items()}
+        params.update(b_id=change.member_id, b_version=change.version, b_now=now)
+        if session.execute(stmt, params).rowcount != 1:
+            raise Conflict(f"第 {change.row} 行：该会员信息已被他人修改，请重新试导入后再导入", code="stale_version")
+    audit.record_many(session, identity, action, [
+        {"object_type": "member", "object_id": c.member_id, "sub_union_id": c.new.get("sub_union", c.sub_union_id),
+         "old": _jsonable(c.old), "new": _jsonable(c.new)}
+        for c in changes
+    ])
 
 
 def ensure_self_edit(identity: Identity) -> None:
