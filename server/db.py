@@ -7,11 +7,12 @@ a job, a CLI command) commits once. Work that must only happen once the data is 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import MetaData, create_engine, event
+from pymysql.constants.SERVER_STATUS import SERVER_STATUS_IN_TRANS
+from sqlalchemy import Executable, MetaData, Result, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 
@@ -58,13 +59,31 @@ def make_engine(url: str, echo: bool = False) -> Engine:
         parsed = parsed.update_query_dict({"charset": "utf8mb4"})
     # READ COMMITTED: conditional UPDATEs and unique keys carry the invariants; a
     # repeatable-read snapshot would only make concurrent reviewers see stale rows.
-    return create_engine(
+    engine = create_engine(
         parsed,
         echo=echo,
         pool_pre_ping=True,
         pool_recycle=3600,
         isolation_level="READ COMMITTED",
+        pool_reset_on_return=None,  # _rollback_if_open below resets instead
     )
+
+    @event.listens_for(engine, "reset")
+    def _rollback_if_open(dbapi_conn, _record, state):  # noqa: ANN001
+        """Roll back a connection coming back to the pool only if a transaction is open on it.
+
+        The pool's own reset sends ROLLBACK whenever SQLAlchemy did not end the transaction
+        itself, which includes right after a COMMIT: every web request commits, and that
+        ROLLBACK was one wasted round trip per request. The server reports in every reply
+        whether a transaction is open (SERVER_STATUS_IN_TRANS), and PyMySQL keeps the flag.
+        """
+        if state.transaction_was_reset or not state.asyncio_safe:
+            return
+        status = getattr(dbapi_conn, "server_status", None)
+        if status is None or status & SERVER_STATUS_IN_TRANS:
+            dbapi_conn.rollback()
+
+    return engine
 
 
 class Database:
@@ -107,6 +126,25 @@ class Database:
             raise
         finally:
             session.close()
+
+
+def plain_rows(session: Session, stmt: Executable, params: Mapping[str, Any] | None = None) -> Result[Any]:
+    """Rows of a select of plain columns, run on the session's connection and transaction, to be
+    read by position or by label, never keyed by column object.
+
+    A statement built afresh for each request meets its cached compiled form, and then either
+    ``Session.execute`` passes the rows through the ORM's result layer, or ``Connection.execute``
+    re-keys the result by the new statement's column objects; for rows read by position both
+    were pure cost, about 0.4 ms on a list request whose own queries take 2 ms. The option that
+    skips the re-keying is the one the ORM itself sets for its results. Autoflushes like
+    ``Session.execute``.
+    """
+    if session.autoflush:
+        session.flush()
+    return session.connection().execute(stmt, params, execution_options=_PLAIN)
+
+
+_PLAIN = {"_result_disable_adapt_to_context": True}
 
 
 def after_commit(session: Session, fn: Callable[[], None]) -> None:

@@ -7,9 +7,9 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
-from server.models import ApiToken, AuditLog, User
+from server.models import ApiToken, AuditLog, RoleBinding, User
 from server.timeutil import utcnow
 from tests.api_asserts import assert_error, reread
 
@@ -135,6 +135,18 @@ def test_inactive_account_token_stops_working(app, db, world, clients):
     db.get(User, world.users["staff"]).is_active = False
     db.commit()
     assert_error(clients["staff"].get(ME), 401, "unauthorized")
+
+
+def test_role_changes_apply_to_the_next_request_with_the_same_token(db, world, clients):
+    """The identity is read afresh on every request: nothing is cached in a web process."""
+    assert clients["sub_staff"].get("/api/v1/members").json["total"] == 1
+    db.add(RoleBinding(user_id=world.users["sub_staff"], role="subunion_operator", sub_union_id=world.other_sub))
+    db.commit()
+    assert clients["sub_staff"].get("/api/v1/members").json["total"] == 2
+    db.execute(delete(RoleBinding).where(RoleBinding.user_id == world.users["sub_staff"]))
+    db.commit()
+    assert_error(clients["sub_staff"].get("/api/v1/members"), 403, "forbidden")
+    assert clients["sub_staff"].get(ME).get_json()["roles"] == []
 
 
 # ---- rate limiting -----------------------------------------------------------------------

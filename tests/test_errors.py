@@ -15,7 +15,7 @@ from server.app import create_app
 from server.models import AuditLog, SubUnion
 from server.routes.common import db_session
 from tests.api_asserts import assert_error
-from tests.conftest import FAST_HASH
+from tests.conftest import FAST_HASH, requires_mariadb
 
 HTML = {"Accept": "text/html,application/xhtml+xml"}
 
@@ -179,3 +179,33 @@ def test_huge_page_number_on_a_list_is_422(world, clients):
 ])
 def test_id_beyond_any_integer_column_in_a_list_filter_is_422(world, clients, path):
     assert_error(clients["staff"].get(path), 422, "validation_error", fields=(path.split("?")[1].split("=")[0],))
+
+
+@requires_mariadb
+def test_pool_rolls_back_only_a_transaction_left_open(db, rt, monkeypatch):  # noqa: ANN001
+    """A connection back in the pool after a COMMIT gets no ROLLBACK (a wasted round trip on
+    every request); one given back mid-transaction is still rolled back."""
+    import pymysql
+
+    rollbacks = []
+    real_rollback = pymysql.connections.Connection.rollback
+    monkeypatch.setattr(pymysql.connections.Connection, "rollback",
+                        lambda self: rollbacks.append(self) or real_rollback(self))
+    engine = rt.db.engine
+    with engine.connect() as conn:
+        conn.execute(select(func.count()).select_from(SubUnion))
+        conn.commit()
+    session = rt.db.factory()
+    session.execute(select(func.count()).select_from(SubUnion))
+    session.commit()
+    session.close()
+    assert rollbacks == []
+
+    raw = engine.raw_connection()  # no SQLAlchemy transaction: only the server knows it is open
+    cursor = raw.cursor()
+    cursor.execute("INSERT INTO sub_unions (name, code, sort_order, is_retirees, created_at, updated_at) "
+                   "VALUES ('半途', 'HALF', 0, 0, NOW(), NOW())")
+    cursor.close()
+    raw.close()
+    assert len(rollbacks) == 1
+    assert db.scalar(select(func.count()).select_from(SubUnion).where(SubUnion.code == "HALF")) == 0

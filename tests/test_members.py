@@ -143,6 +143,22 @@ def test_lists_always_mask_sensitive_fields(clients):  # noqa: ANN001
     assert item["mobile"] == "138****5678"
 
 
+def test_list_answers_exactly_the_documented_page_schema(clients, world):  # noqa: ANN001
+    """The list skips marshmallow's dump (a Response goes out as built), so what it sends must be
+    what MemberPage documents: dumping it through the schema changes nothing."""
+    from server.routes.common import page_schema
+    from server.routes.members import SUMMARY, MemberSummary
+
+    body = clients["staff"].get("/api/v1/members?sort=name").json
+    assert body["total"] == 2 and body["page"] == 1 and body["page_size"] == 20
+    assert page_schema(MemberSummary, "MemberPage")().dump(body) == body
+    assert all(set(item) == {*SUMMARY, "id", "sub_union_name"} for item in body["items"])
+    by_name = {item["name"]: item for item in body["items"]}
+    assert by_name["陈思远"]["sub_union_name"] == "计算机学院分工会"
+    assert by_name["赵敏"]["sub_union_name"] == "机关分工会" and by_name["赵敏"]["sub_union"] == world.other_sub
+    assert by_name["陈思远"]["birth_date"] == "1985-03-07" and by_name["陈思远"]["mobile"] == "138****5678"
+
+
 def test_detail_masks_for_operator_and_audits_unmasked_read(clients, world, db):  # noqa: ANN001
     masked = clients["sub_staff"].get(f"/api/v1/members/{world.member_id}").json
     assert masked["id_number"] == "1303**********1236" and masked["mobile"] == "138****5678"

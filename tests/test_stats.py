@@ -11,7 +11,7 @@ from sqlalchemy import select
 from server.domain import accounts, stats
 from server.domain import query as ql
 from server.domain.members.generator import insert_members
-from server.models import Member, User
+from server.models import Member, SubUnion, User
 
 
 @pytest.fixture
@@ -89,6 +89,18 @@ def test_two_dimensions_have_totals_and_series(clients, population):  # noqa: AN
     levels = [x["label"] for x in s["totals"]["columns"]]
     known = [lv for lv in ql.FIELDS["title_level"].choices if lv in levels]
     assert levels[: len(known)] == known
+
+
+def test_sub_unions_appear_in_their_sort_order_as_either_dimension(db, clients, population):  # noqa: ANN001
+    """The sub-union's name and place come joined into the grouped query; its sort_order rules."""
+    db.get(SubUnion, population.other_sub).sort_order = -1
+    db.commit()
+    first = summary(clients["staff"], None, ["sub_union"])
+    assert first["chart"]["labels"] == ["机关分工会", "计算机学院分工会"]
+    assert [g["keys"][0] for g in first["groups"]] == [population.other_sub, population.own_sub]
+    second = summary(clients["staff"], None, ["gender", "sub_union"])
+    assert [c["label"] for c in second["totals"]["columns"]] == ["机关分工会", "计算机学院分工会"]
+    assert {g["labels"][1] for g in second["groups"] if g["keys"][1] == population.own_sub} == {"计算机学院分工会"}
 
 
 def test_one_dimension_age_bands_in_order(clients, population):  # noqa: ANN001

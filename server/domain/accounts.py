@@ -10,14 +10,16 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, Select, bindparam, func, select, update
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from server.db import plain_rows
 from server.domain import audit
 from server.domain.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized
 from server.domain.roles import ROLES, Binding, Identity, validate_binding
@@ -151,21 +153,64 @@ def identity_of(user: User, *, address: str | None = None, token_id: int | None 
     )
 
 
+def holder_statement(digest_column: Any, *columns: Any) -> Select[Any]:
+    """The credential whose ``digest_column`` equals the ``digest`` parameter (its ``columns``),
+    its user and the user's role bindings in one round trip, one row per binding (a user
+    without roles: one row, role None).
+
+    A bearer token or portal session is resolved on every request; as three queries building
+    ORM objects (credential, user, bindings) it cost more than a list page's own two queries.
+    Nothing is cached between requests, so a revoked credential or a changed role takes effect
+    on the very next request in every web process. Callers build the statement once, at import:
+    constructing it per request cost about as much as running it.
+    """
+    credential = digest_column.class_
+    return (
+        select(*columns, User.id.label("holder_id"), User.username, User.display_name, User.member_id,
+               User.is_active, RoleBinding.role, RoleBinding.sub_union_id)
+        .join(User, User.id == credential.user_id)
+        .outerjoin(RoleBinding, RoleBinding.user_id == User.id)
+        .where(digest_column == bindparam("digest"))
+        .order_by(RoleBinding.id)
+    )
+
+
+def identity_from_rows(rows: Sequence[Row[Any]], *, address: str | None, token_id: int | None = None,
+                       extra: dict[str, Any] | None = None) -> Identity | None:
+    """The :class:`Identity` of a :func:`holder_statement`'s user, or None for a deactivated account."""
+    holder = rows[0]
+    if not holder.is_active:
+        return None
+    return Identity(
+        user_id=holder.holder_id,
+        username=holder.username,
+        display_name=holder.display_name,
+        bindings=tuple(Binding(r.role, r.sub_union_id) for r in rows if r.role is not None),
+        member_id=holder.member_id,
+        address=address,
+        token_id=token_id,
+        extra=extra or {},
+    )
+
+
+_TOKEN_HOLDER = holder_statement(ApiToken.token_hash, ApiToken.id.label("token_id"), ApiToken.revoked_at,
+                                 ApiToken.expires_at, ApiToken.last_used_at)
+
+
 def resolve_token(session: Session, plain: str, address: str | None) -> Identity | None:
     """The identity behind a bearer token, or None when it is unknown, expired or revoked."""
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(plain)))
+    rows = plain_rows(session, _TOKEN_HOLDER, {"digest": hash_token(plain)}).all()
     now = utcnow()
-    if row is None or row.revoked_at is not None or row.expires_at <= now:
+    if not rows or rows[0].revoked_at is not None or rows[0].expires_at <= now:
         return None
-    user = session.scalar(
-        select(User).options(selectinload(User.bindings)).where(User.id == row.user_id)
-    )
-    if user is None or not user.is_active:
+    token = rows[0]
+    identity = identity_from_rows(rows, address=address, token_id=token.token_id)
+    if identity is None:
         return None
     # Touch at most every few minutes: a write per request would serialise readers.
-    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=5):
-        session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
-    return identity_of(user, address=address, token_id=row.id)
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=5):
+        session.execute(update(ApiToken).where(ApiToken.id == token.token_id).values(last_used_at=now))
+    return identity
 
 
 def revoke_all_tokens(session: Session, user_id: int) -> int:

@@ -24,8 +24,17 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
+from server.db import plain_rows
 from server.domain import audit
-from server.domain.accounts import USERNAME_RE, IssuedToken, hash_token, identity_of, issue_token
+from server.domain.accounts import (
+    USERNAME_RE,
+    IssuedToken,
+    hash_token,
+    holder_statement,
+    identity_from_rows,
+    identity_of,
+    issue_token,
+)
 from server.domain.errors import Conflict, DomainError, Forbidden, NotFound, TooManyRequests, Unauthorized
 from server.domain.roles import Identity
 from server.models import (
@@ -223,16 +232,18 @@ def start_portal_session(session: Session, user: User, source: str, *, ttl_hours
     return StartedSession(key, row)
 
 
+_SESSION_HOLDER = holder_statement(PortalSession.key_hash, PortalSession.id.label("session_id"),
+                                   PortalSession.revoked_at, PortalSession.expires_at, PortalSession.csrf_token,
+                                   PortalSession.source)
+
+
 def resolve_portal_session(session: Session, key: str, address: str | None) -> Identity | None:
-    row = session.scalar(select(PortalSession).where(PortalSession.key_hash == hash_token(key)))
-    if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+    rows = plain_rows(session, _SESSION_HOLDER, {"digest": hash_token(key)}).all()
+    if not rows or rows[0].revoked_at is not None or rows[0].expires_at <= utcnow():
         return None
-    user = session.scalar(select(User).options(selectinload(User.bindings)).where(User.id == row.user_id))
-    if user is None or not user.is_active:
-        return None
-    base = identity_of(user, address=address)
-    return Identity(base.user_id, base.username, base.display_name, base.bindings, base.member_id, address,
-                    None, {"portal_session_id": row.id, "csrf_token": row.csrf_token, "source": row.source})
+    row = rows[0]
+    return identity_from_rows(rows, address=address, extra={
+        "portal_session_id": row.session_id, "csrf_token": row.csrf_token, "source": row.source})
 
 
 def csrf_ok(identity: Identity, presented: str | None) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from server.db import plain_rows
 from server.domain import audit
 from server.domain import fields as cat
 from server.domain import query as ql
@@ -86,9 +87,9 @@ def run_query(session: Session, identity: Identity | None, raw_filter: Any, fiel
     codes = ql.check_fields(DEFAULT_FIELDS if fields is None else fields)
     order = ql.check_sort(sort, allow_sensitive=rd.allow_sensitive)
     count_stmt, page_stmt = query_statements(rd.scope, node, codes, order, page, page_size, ql.context(today))
-    total = session.scalar(count_stmt) or 0
+    total = plain_rows(session, count_stmt).scalar() or 0
     rows = []
-    for r in session.execute(page_stmt).all() if total else ():
+    for r in plain_rows(session, page_stmt).all() if total else ():
         clear = rd.sees(r[1], r[0])
         row: dict[str, Any] = {"id": r[0]}
         masked = []
@@ -109,13 +110,14 @@ def run_query(session: Session, identity: Identity | None, raw_filter: Any, fiel
 # ---- summaries -------------------------------------------------------------------------------
 
 
-def _ordered_keys(session: Session, f: ql.QueryField, keys: set[Any]) -> list[tuple[Any, str]]:
-    """(key, label) in the order a person expects: catalogue order, sub-union order, numbers up."""
+def _ordered_keys(f: ql.QueryField, keys: set[Any],
+                  sub_unions: dict[Any, tuple[int, str]]) -> list[tuple[Any, str]]:
+    """(key, label) in the order a person expects: catalogue order, sub-union order, numbers up.
+    ``sub_unions`` maps a sub-union key to its (sort_order, name)."""
     present = [k for k in keys if k is not None]
     if f.type == cat.REF:
-        order = session.execute(select(SubUnion.id, SubUnion.name).order_by(SubUnion.sort_order, SubUnion.id)).all()
-        out = [(i, n) for i, n in order if i in keys]
-        out += [(k, str(k)) for k in present if k not in {i for i, _ in order}]
+        known = sorted((k for k in present if k in sub_unions), key=lambda k: (sub_unions[k][0], k))
+        out = [(k, sub_unions[k][1]) for k in known] + [(k, str(k)) for k in present if k not in sub_unions]
     elif f.type == cat.CHOICE:
         rank = {c: i for i, c in enumerate(f.choices)}
         out = [(k, str(k)) for k in sorted(present, key=lambda k: (rank.get(k, len(rank)), str(k)))]
@@ -142,11 +144,26 @@ def _summary(session: Session, rd: Reader, node: ql.Node, codes: list[str], ctx:
     inner = select(*[ql.value_expr(f, ctx).label(f"d{i}") for i, f in enumerate(dims)]).where(
         *ql.where(rd.scope, node, ctx)).subquery()
     keys = [inner.c[f"d{i}"] for i in range(len(dims))]
-    counts = {tuple(r[:-1]): r[-1] for r in session.execute(select(*keys, func.count()).group_by(*keys))}
+    # The sub-union dimension (the one REF field) brings each group's sub-union name and place
+    # along, joined to the grouped rows rather than looked up by a second query: a sub-union
+    # account's summary is cheap enough that the extra round trip was a visible part of it.
+    ref = next((i for i, f in enumerate(dims) if f.type == cat.REF), None)
+    stmt = select(*keys, func.count().label("n")).group_by(*keys)
+    if ref is not None:
+        grouped = stmt.subquery()
+        gkeys = [grouped.c[f"d{i}"] for i in range(len(dims))]
+        stmt = select(*gkeys, SubUnion.sort_order, SubUnion.name, grouped.c.n).outerjoin(
+            SubUnion, SubUnion.id == gkeys[ref])
+    counts: dict[tuple[Any, ...], int] = {}
+    sub_unions: dict[Any, tuple[int, str]] = {}
+    for r in plain_rows(session, stmt):
+        counts[tuple(r[:len(dims)])] = r[-1]
+        if ref is not None and r[-2] is not None:
+            sub_unions[r[ref]] = (r[-3], r[-2])
     if len(counts) > MAX_GROUPS:
         raise Invalid({"group_by": f"分组过多（{len(counts)} 组），请换用取值较少的字段或加筛选条件"})
     total = sum(counts.values())
-    axes = [_ordered_keys(session, f, {k[i] for k in counts}) for i, f in enumerate(dims)]
+    axes = [_ordered_keys(f, {k[i] for k in counts}, sub_unions) for i, f in enumerate(dims)]
     out: dict[str, Any] = {
         "total": total,
         "dimensions": [{"field": f.code, "label": f.label} for f in dims],
