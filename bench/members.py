@@ -7,8 +7,16 @@ Reproduce (MariaDB + Redis on their default local ports):
 
 It creates (or reuses) the database `union_bench`, fills it with generated members up to
 --members, starts the service under gunicorn on a free local port, and prints one table of
-figures. Target of issue 3: API/direct median ratio ≤ 2.0 for the list. (The 10k-row import
-figure is not measured here yet.)
+figures. Target of issue 3: API/direct median ratio ≤ 2.0 for the list.
+
+Each case is measured twice through HTTP: with a new TCP connection per request to one sync
+gunicorn worker (the worst case: a client that never reuses a connection), and with one
+kept-alive connection to a gthread worker (how a browser or the mini-program's wx.request
+talks to the service). The direct SQL runs on a pooled connection in both.
+
+Then it runs ``bench/import_rate.py --rows N --no-http`` (its own database
+`union_bench_import`) and prints its table: the import rate of a 10k-row xlsx and peak
+memory (target < 300 MB). ``--import-rows 0`` skips it.
 """
 
 from __future__ import annotations
@@ -89,9 +97,12 @@ def ensure_data(app, members: int) -> dict:  # noqa: ANN001
     return {"tokens": tokens, "target": target.id, "total": total, "in_target": in_target}
 
 
-def start_server(env: dict, port: int) -> subprocess.Popen:
+WORKERS = {"sync": ["-w", "1"], "gthread": ["-w", "1", "-k", "gthread", "--threads", "2", "--keep-alive", "30"]}
+
+
+def start_server(env: dict, port: int, worker: str = "sync") -> subprocess.Popen:
     proc = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "-w", "1", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+        [str(ROOT / ".venv/bin/gunicorn"), *WORKERS[worker], "-b", f"127.0.0.1:{port}", "--log-level", "warning",
          "server.app:create_app()"],
         env=env, cwd=ROOT,
     )
@@ -105,30 +116,28 @@ def start_server(env: dict, port: int) -> subprocess.Popen:
     raise SystemExit("gunicorn did not start")
 
 
-def api_call(port: int, token: str, path: str, params: dict) -> dict:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+def api_call(port: int, token: str, path: str, params: dict, conn: http.client.HTTPConnection | None = None) -> dict:
+    """One GET; on ``conn`` (kept alive) when given, else on a new connection closed after it."""
+    own = conn is None
+    if own:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     conn.request("GET", f"{path}?{urlencode(params)}", headers={"Authorization": f"Bearer {token}"})
     resp = conn.getresponse()
     body = resp.read()
-    conn.close()
+    if own:
+        conn.close()
     if resp.status != 200:
         raise SystemExit(f"{path} answered {resp.status}: {body[:200]!r}")
     return json.loads(body)
 
 
 def direct_list(engine, scope, query, page_size: int):  # noqa: ANN001
-    """The statements the list endpoint runs, executed directly on one connection."""
-    from sqlalchemy import func, select
-
-    from server.domain import fields as cat
+    """The statements the list endpoint runs (count, then the page with the sub-union's name
+    joined in), built by the same function and executed directly on a pooled connection."""
     from server.domain.members import registry
-    from server.models import Member
     from server.routes.members import SUMMARY
 
-    conds = registry.conditions(scope, query)
-    count_stmt = select(func.count(Member.id)).where(*conds)
-    cols = [Member.id, Member.version] + [getattr(Member, cat.BY_CODE[c].attr) for c in SUMMARY]
-    page_stmt = select(*cols).where(*conds).order_by(Member.id).limit(page_size)
+    count_stmt, page_stmt = registry.list_statements(scope, query, 1, page_size, SUMMARY)
 
     def run() -> None:
         with engine.connect() as conn:
@@ -138,7 +147,7 @@ def direct_list(engine, scope, query, page_size: int):  # noqa: ANN001
     return run
 
 
-def bench_queries(app, data: dict, port: int, n: int) -> list[tuple]:  # noqa: ANN001
+def bench_queries(app, data: dict, port: int, n: int, keep_alive: bool = False) -> list[tuple]:  # noqa: ANN001
     from server.domain.members.registry import MemberQuery
     from server.domain.roles import Scope
 
@@ -156,12 +165,15 @@ def bench_queries(app, data: dict, port: int, n: int) -> list[tuple]:  # noqa: A
         ("list as sub-union operator", data["tokens"]["bench_sub"], {"page_size": 50},
          Scope(everything=False, sub_union_ids=frozenset({data["target"]})), MemberQuery()),
     ]
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30) if keep_alive else None
     for label, token, params, scope, query in cases:
-        api = timed(lambda t=token, p=params: api_call(port, t, "/api/v1/members", p), n)
+        api = timed(lambda t=token, p=params: api_call(port, t, "/api/v1/members", p, conn), n)
         direct = timed(direct_list(engine, scope, query, params.get("page_size", 20)), n)
         total = api_call(port, token, "/api/v1/members", params)["total"]
         rows.append((label, total, statistics.median(api), pctl(api, 0.95), statistics.median(direct),
                      pctl(direct, 0.95), statistics.median(api) / statistics.median(direct)))
+    if conn is not None:
+        conn.close()
     return rows
 
 
@@ -171,6 +183,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--database-url", default=os.environ.get("UNION_BENCH_DATABASE_URL", DEFAULT_DB))
     parser.add_argument("--redis-url", default=os.environ.get("UNION_BENCH_REDIS_URL", DEFAULT_REDIS))
+    parser.add_argument("--import-rows", type=int, default=10_000, help="rows of the import bench (0: skip it)")
     args = parser.parse_args()
 
     from sqlalchemy import create_engine, text
@@ -190,20 +203,31 @@ def main() -> None:
 
     app = create_app()
     data = ensure_data(app, args.members)
-    port = free_port()
-    server = start_server(env, port)
-    try:
-        query_rows = bench_queries(app, data, port, args.requests)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    results = {}
+    for worker, keep_alive in (("sync", False), ("gthread", True)):
+        port = free_port()
+        server = start_server(env, port, worker)
+        try:
+            results[worker] = bench_queries(app, data, port, args.requests, keep_alive)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
 
     print(f"\n# bench/members.py — {data['total']} members on {url.get_backend_name()} "
-          f"({url.host}), {args.requests} requests per case, gunicorn 1 sync worker")
+          f"({url.host}), {args.requests} requests per case")
     print(f"# command: .venv/bin/python bench/members.py --members {args.members} --requests {args.requests}")
-    print(f"{'case':40} {'rows':>7} {'api p50':>8} {'api p95':>8} {'sql p50':>8} {'sql p95':>8} {'ratio':>6}")
-    for label, total, a50, a95, d50, d95, ratio in query_rows:
-        print(f"{label:40} {total:7d} {a50:7.2f}ms {a95:7.2f}ms {d50:7.2f}ms {d95:7.2f}ms {ratio:6.2f}")
+    titles = {"sync": "new connection per request, gunicorn 1 sync worker",
+              "gthread": "one kept-alive connection, gunicorn 1 gthread worker"}
+    for worker, query_rows in results.items():
+        print(f"\n## {titles[worker]}")
+        print(f"{'case':40} {'rows':>7} {'api p50':>8} {'api p95':>8} {'sql p50':>8} {'sql p95':>8} {'ratio':>6}")
+        for label, total, a50, a95, d50, d95, ratio in query_rows:
+            print(f"{label:40} {total:7d} {a50:7.2f}ms {a95:7.2f}ms {d50:7.2f}ms {d95:7.2f}ms {ratio:6.2f}")
+    sys.stdout.flush()
+    if args.import_rows:
+        subprocess.run([sys.executable, str(ROOT / "bench" / "import_rate.py"), "--rows", str(args.import_rows),
+                        "--no-http"], cwd=ROOT, check=True,
+                       env={k: v for k, v in os.environ.items() if not k.startswith("UNION_")})
 
 
 if __name__ == "__main__":
