@@ -106,17 +106,21 @@ def worker(burst: bool) -> None:
 @click.option("--days", type=click.IntRange(min=1), default=None,
               help="保留天数（默认取 UNION_EXPORT_RETENTION_DAYS，7 天）")
 def purge_exports(days: int | None) -> None:
-    """删除超过保留期的导出文件（记录与审计保留），可放入 cron 每日执行。"""
+    """删除超过保留期的导出文件与中断的导入任务遗留的上传文件（记录与审计保留），可放入 cron 每日执行。"""
     import os
     from datetime import timedelta
 
     from server.domain import exports
+    from server.domain.members import imports
 
     app = _app()
     retention = timedelta(days=days or app.config["EXPORT_RETENTION_DAYS"])
     with app.extensions["union"].db.unit_of_work() as session:
         purged = exports.purge_expired(session, os.path.join(app.instance_path, "exports"), retention=retention)
-    click.echo(f"已删除过期导出 {purged} 个")
+        # A finished import removes its upload at once; one left for a day belongs to a dead job.
+        stale = imports.purge_stale_uploads(session, os.path.join(app.instance_path, "imports"),
+                                            older_than=timedelta(days=1))
+    click.echo(f"已删除过期导出 {purged} 个、中断导入遗留的上传文件 {stale} 个")
 
 
 def build_openapi(full: bool = False) -> dict:

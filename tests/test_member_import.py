@@ -905,3 +905,30 @@ def test_a_job_whose_worker_died_shows_as_failed(world, db):
     assert shown["status"] == "failed" and shown["error"] == imports.INTERRUPTED
     running = imports.describe(record, {"status": "started", "meta": {"phase": "checking", "rows_checked": 4}})
     assert (running["status"], running["phase"], running["rows_checked"]) == ("running", "checking", 4)
+
+
+def test_uploads_left_by_a_dead_import_job_are_purged(db, world, tmp_path):  # noqa: ANN001
+    """A finished job deletes its upload; one still on disk a day later belongs to a killed
+    worker: the file (personal data) goes and the record says the import was interrupted."""
+    from datetime import timedelta
+
+    from server.domain.members import imports
+    from server.models import MemberImport
+    from server.timeutil import utcnow
+
+    def record(name: str, age: timedelta, status: str) -> MemberImport:
+        (tmp_path / name).write_bytes(b"PK")
+        row = MemberImport(requested_by=world.users["staff"], job_id=f"import-{name}", file_name="会员.xlsx",
+                           stored_name=name, dry_run=False, mode="all_or_nothing", status=status,
+                           created_at=utcnow() - age)
+        db.add(row)
+        return row
+
+    dead = record("dead.xlsx", timedelta(days=2), "running")
+    fresh = record("fresh.xlsx", timedelta(minutes=5), "queued")
+    db.commit()
+    assert imports.purge_stale_uploads(db, str(tmp_path), older_than=timedelta(days=1)) == 1
+    db.commit()
+    assert not (tmp_path / "dead.xlsx").exists() and (tmp_path / "fresh.xlsx").exists()
+    assert (dead.status, dead.stored_name, dead.error) == ("failed", None, imports.INTERRUPTED)
+    assert (fresh.status, fresh.stored_name) == ("queued", "fresh.xlsx")

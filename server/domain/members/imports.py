@@ -22,8 +22,10 @@ import os
 import shutil
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import IO, Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.domain import sub_unions
@@ -136,6 +138,21 @@ def remove_upload(imports_dir: str, record: MemberImport) -> None:
 def remove_file(path: str | None) -> None:
     if path and os.path.exists(path):
         os.remove(path)
+
+
+def purge_stale_uploads(session: Session, imports_dir: str, *, older_than: timedelta) -> int:
+    """Delete uploads still on disk after ``older_than``: a job that finished removes its own,
+    so these are jobs a killed worker left behind. Each is a sheet of personal data; its record
+    is closed as failed (nothing was written: the job's one transaction rolled back)."""
+    cutoff = utcnow() - older_than
+    stale = session.scalars(select(MemberImport).where(MemberImport.stored_name.is_not(None),
+                                                       MemberImport.created_at < cutoff)).all()
+    for record in stale:
+        remove_upload(imports_dir, record)
+        if record.status in (QUEUED, RUNNING):
+            mark_failed(record, INTERRUPTED)
+    session.flush()
+    return len(stale)
 
 
 def get_own(session: Session, identity: Identity | None, import_id: int) -> MemberImport:
