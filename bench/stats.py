@@ -276,15 +276,12 @@ def main() -> None:
     parser.add_argument("--redis-url", default=os.environ.get("UNION_BENCH_REDIS_URL", DEFAULT_REDIS))
     args = parser.parse_args()
 
-    from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
+    from server.db import ensure_database
+
     url = make_url(args.database_url)
-    if url.get_backend_name() == "mysql":
-        eng = create_engine(url._replace(database=None), isolation_level="AUTOCOMMIT")
-        with eng.connect() as c:
-            c.execute(text(f"CREATE DATABASE IF NOT EXISTS `{url.database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
-        eng.dispose()
+    ensure_database(args.database_url)
     instance = tempfile.mkdtemp()
     env = {**os.environ, "UNION_DATABASE_URL": args.database_url, "UNION_REDIS_URL": args.redis_url,
            "UNION_INSTANCE_PATH": instance, "UNION_SECRET_KEY": "bench-" + "x" * 40, "UNION_ENV": "test",

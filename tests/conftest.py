@@ -18,12 +18,12 @@ from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, text
+from sqlalchemy import delete
 
 from server import db as db_mod
 from server import queue as queue_mod
 from server.app import create_app
-from server.db import Base
+from server.db import Base, ensure_database
 from server.domain import accounts, sub_unions
 from server.models import Member
 
@@ -42,18 +42,6 @@ def pytest_report_header(config):  # noqa: ANN001, ANN201
     return f"union backend: {BACKEND}" + (f" ({DB_URL}, {REDIS_URL})" if BACKEND == "mariadb" else "")
 
 
-def _ensure_database(url: str) -> None:
-    """Create the test database on the server if it is missing."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    engine = create_engine(parsed._replace(database=None), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{parsed.database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
-    engine.dispose()
-
-
 @pytest.fixture(scope="session")
 def app_config(tmp_path_factory) -> dict[str, Any]:  # noqa: ANN001
     instance = tmp_path_factory.mktemp("instance")
@@ -66,7 +54,7 @@ def app_config(tmp_path_factory) -> dict[str, Any]:  # noqa: ANN001
         "REDIS_PREFIX": f"union-test:{RUN_ID}:",
     }
     if BACKEND == "mariadb":
-        _ensure_database(DB_URL)
+        ensure_database(DB_URL)
         cfg.update(DATABASE_URL=DB_URL, REDIS_URL=REDIS_URL)
     else:
         cfg.update(DATABASE_URL=f"sqlite:///{instance / 'test.db'}", REDIS_URL=None)
