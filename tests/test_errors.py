@@ -209,3 +209,17 @@ def test_pool_rolls_back_only_a_transaction_left_open(db, rt, monkeypatch):  # n
     raw.close()
     assert len(rollbacks) == 1
     assert db.scalar(select(func.count()).select_from(SubUnion).where(SubUnion.code == "HALF")) == 0
+
+
+@pytest.mark.parametrize(("path", "status", "field"), [
+    ("/api/v1/exports?page=0", 422, "page"),
+    ("/api/v1/exports?page_size=abc", 422, "page_size"),
+    ("/api/v1/exports/99999999999999999999999", 404, None),
+    ("/api/v1/members/imports/99999999999999999999999", 404, None),
+])
+def test_job_routes_refuse_bad_paths_and_pages(world, clients, path, status, field):
+    resp = clients["staff"].get(path)
+    if field:
+        assert_error(resp, status, "validation_error", fields=(field,))
+    else:
+        assert_error(resp, status, "not_found")

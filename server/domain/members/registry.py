@@ -200,24 +200,28 @@ def edit_level(identity: Identity, member_sub_union: int | None) -> str:
     return cat.SUB_UNION
 
 
-def _apply(member: Member, cleaned: dict[str, Any]) -> None:
-    for code, value in cleaned.items():
-        setattr(member, cat.BY_CODE[code].attr, value)
-    member.name_initials = initials(member.name)
-    member.children_count = len(member.children or [])
+def derived(values: dict[str, Any]) -> dict[str, Any]:
+    """The columns kept for search and statistics (拼音首字母, number of children), for the
+    catalogue values among ``values`` they come from: the one rule for every way a record is
+    written (ORM, bulk insert, bulk update)."""
+    out: dict[str, Any] = {}
+    if "name" in values:
+        out["name_initials"] = initials(values["name"])
+    if "children" in values:
+        out["children_count"] = len(values["children"] or [])
+    return out
 
 
 def apply_values(member: Member, cleaned: dict[str, Any]) -> None:
-    """Set cleaned catalogue values and the derived columns (for workflows creating records)."""
-    _apply(member, cleaned)
+    """Set cleaned catalogue values and the derived columns."""
+    for code, value in cleaned.items():
+        setattr(member, cat.BY_CODE[code].attr, value)
+    for attr, value in derived({"name": member.name, "children": member.children}).items():
+        setattr(member, attr, value)
 
 
 def check_unique(session: Session, cleaned: dict[str, Any], member_id: int | None) -> None:
     """409 naming each unique field (工号, 证件号码, 会员证号) already used by another member."""
-    _check_unique(session, cleaned, member_id)
-
-
-def _check_unique(session: Session, cleaned: dict[str, Any], member_id: int | None) -> None:
     clashes: dict[str, str] = {}
     for f in cat.UNIQUE:
         value = cleaned.get(f.code)
@@ -267,9 +271,9 @@ def create(session: Session, identity: Identity, raw: dict[str, Any], *, action:
     if errors:
         raise Invalid(errors, labelled(errors))
     if not unique_checked:
-        _check_unique(session, cleaned, None)
+        check_unique(session, cleaned, None)
     member = Member()
-    _apply(member, cleaned)
+    apply_values(member, cleaned)
     session.add(member)
     session.flush()
     audit.record(session, identity, action, object_type="member", object_id=member.id,
@@ -305,9 +309,9 @@ def update(session: Session, identity: Identity, member: Member, raw: dict[str, 
     if not changed:
         return member
     if not unique_checked:
-        _check_unique(session, changed, member.id)
+        check_unique(session, changed, member.id)
     before = values_of(member)
-    _apply(member, changed)
+    apply_values(member, changed)
     session.flush()  # the version check happens here: UPDATE … WHERE id = ? AND version = ?
     audit.record(session, identity, action, object_type="member", object_id=member.id,
                  sub_union_id=member.sub_union_id,
@@ -327,13 +331,6 @@ _JSON_ATTRS = frozenset(c.name for c in _TABLE.columns if isinstance(c.type, JSO
 
 def _bind(attr: str, name: str | None = None) -> Any:
     return bindparam(name or attr, type_=_JSON_NULL if attr in _JSON_ATTRS else _TABLE.c[attr].type)
-
-
-def _derived(cleaned: dict[str, Any], row: dict[str, Any]) -> None:
-    if "name" in cleaned:
-        row["name_initials"] = initials(cleaned["name"])
-    if "children" in cleaned:
-        row["children_count"] = len(cleaned["children"] or [])
 
 
 @dataclass
@@ -367,8 +364,7 @@ def insert_many(session: Session, identity: Identity, records: list[dict[str, An
     rows = []
     for cleaned in records:
         row = {cat.BY_CODE[code].attr: value for code, value in cleaned.items()}
-        row.update(name_initials=initials(row["name"]), children_count=len(row.get("children") or []),
-                   version=1, created_at=now, updated_at=now)
+        row.update(derived({"children": None, **cleaned}), version=1, created_at=now, updated_at=now)
         rows.append(row)
     # One executemany needs one set of columns: those any record sets (the rest stay NULL, as
     # the ORM leaves an attribute it never set). A sheet of a few columns binds only those.
@@ -410,7 +406,7 @@ def update_many(session: Session, identity: Identity, changes: list[Change], *,
     statements: dict[tuple[str, ...], Any] = {}
     for change in changes:
         row = {cat.BY_CODE[code].attr: value for code, value in change.new.items()}
-        _derived(change.new, row)
+        row.update(derived(change.new))
         attrs = tuple(sorted(row))
         stmt = statements.get(attrs)
         if stmt is None:

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from functools import lru_cache
 from typing import Any
 
 from marshmallow import ValidationError as _MarshmallowError
 from marshmallow.validate import Email
 from stdnum.cn import ric
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength
-from stdnum.util import isdigits
 
 from server.domain import fields as cat
 from server.domain.fields import FieldDef
@@ -203,35 +201,6 @@ def clean(
     return cleaned, errors
 
 
-def validate_resident_id(number: str) -> str:
-    """``stdnum.cn.ric.validate`` with its region lookup cached per (region code, birth year).
-
-    The lookup walks stdnum's region database on every call and was a fifth of the time spent
-    checking a 10,000-row import; its answer depends only on the first six digits and the year,
-    which thousands of colleagues share. Same checks, same exceptions, in the same order.
-    """
-    number = ric.compact(number)
-    if len(number) != 18:
-        raise InvalidLength()
-    if not isdigits(number[:-1]):
-        raise InvalidFormat()
-    if number[-1] != ric.calc_check_digit(number):
-        raise InvalidChecksum()
-    birth = ric.get_birth_date(number)
-    if not _region_existed(number[:6], birth.year):
-        raise InvalidComponent()
-    return number
-
-
-@lru_cache(maxsize=16384)
-def _region_existed(region: str, year: int) -> bool:
-    try:
-        ric.get_birth_place(f"{region}{year:04d}0101000")
-    except InvalidComponent:
-        return False
-    return True
-
-
 def _cross_check(record: dict[str, Any], changed: dict[str, Any], errors: dict[str, str]) -> None:
     """The ID number must be valid for its type and agree with birth date and gender."""
     number = record.get("id_number")
@@ -246,7 +215,7 @@ def _cross_check(record: dict[str, Any], changed: dict[str, Any], errors: dict[s
             errors["id_number"] = "证件号码应为 5–30 位字母或数字"
         return
     try:
-        validate_resident_id(number)
+        ric.validate(number)
     except InvalidChecksum:
         errors["id_number"] = "身份证号码校验位错误"
         return
