@@ -63,6 +63,28 @@ def timed(fn, n: int, warmup: int = 10) -> list[float]:  # noqa: ANN001
     return out
 
 
+def paired(api, direct, n: int, block: int = 25, warm: int = 5) -> tuple[list[float], list[float]]:  # noqa: ANN001
+    """``n`` timings (ms) of each of two callables, taken in alternating blocks of ``block``,
+    each block after ``warm`` untimed calls.
+
+    This machine's speed drifts by tens of percent within seconds (the same statement run
+    back to back: 5.0 ms, then 9.2 ms a few seconds later); timing all API calls and then all
+    direct runs let such a drift fall on one side only and decide the ratio. Alternating
+    spreads it over both. The untimed calls matter: a gunicorn worker that has sat idle
+    while the other side ran answers its first calls slowly (blocks of 10 with one warm-up
+    call made the API look 10% slower than blocks of 300).
+    """
+    api_ms: list[float] = []
+    direct_ms: list[float] = []
+    timed(api, 0)
+    timed(direct, 0)
+    while len(api_ms) < n:
+        k = min(block, n - len(api_ms))
+        api_ms += timed(api, k, warmup=warm)
+        direct_ms += timed(direct, k, warmup=warm)
+    return api_ms, direct_ms
+
+
 def ensure_data(app, members: int) -> dict:  # noqa: ANN001
     """Sub-unions, two bench accounts with tokens, and `members` generated members."""
     from sqlalchemy import func, select
@@ -89,6 +111,7 @@ def ensure_data(app, members: int) -> dict:  # noqa: ANN001
         t0 = time.perf_counter()
         generator.insert_members(rt.db.engine, members - have, sub_ids, retirees)
         print(f"# generated {members - have} members in {time.perf_counter() - t0:.1f} s")
+    rt.db.analyze("members")
     with rt.db.unit_of_work() as s:
         tokens = {u: accounts.issue_token(s, s.scalar(select(User).where(User.username == u)), 4).token
                   for u in ("bench_staff", "bench_sub")}
@@ -167,8 +190,8 @@ def bench_queries(app, data: dict, port: int, n: int, keep_alive: bool = False) 
     ]
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30) if keep_alive else None
     for label, token, params, scope, query in cases:
-        api = timed(lambda t=token, p=params: api_call(port, t, "/api/v1/members", p, conn), n)
-        direct = timed(direct_list(engine, scope, query, params.get("page_size", 20)), n)
+        api, direct = paired(lambda t=token, p=params: api_call(port, t, "/api/v1/members", p, conn),
+                             direct_list(engine, scope, query, params.get("page_size", 20)), n)
         total = api_call(port, token, "/api/v1/members", params)["total"]
         rows.append((label, total, statistics.median(api), pctl(api, 0.95), statistics.median(direct),
                      pctl(direct, 0.95), statistics.median(api) / statistics.median(direct)))

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.members import free_port, pctl, start_server, timed  # noqa: E402
+from bench.members import free_port, paired, pctl, start_server  # noqa: E402
 
 DEFAULT_DB = "mysql+pymysql://root@127.0.0.1:3306/union_bench_stats"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/11"
@@ -67,6 +67,7 @@ def ensure_data(app, members: int) -> dict:  # noqa: ANN001
         t0 = time.perf_counter()
         generator.insert_members(rt.db.engine, members - have, sub_ids, retirees)
         print(f"# generated {members - have} members in {time.perf_counter() - t0:.1f} s")
+    rt.db.analyze("members")
     with rt.db.unit_of_work() as s:
         tokens = {u: accounts.issue_token(s, s.scalar(select(User).where(User.username == u)), 4).token
                   for u in ("bench_staff", "bench_sub")}
@@ -114,16 +115,11 @@ def direct_query(engine, scope):  # noqa: ANN001, ANN201
 
 
 def direct_summary(engine, scope):  # noqa: ANN001, ANN201
-    from sqlalchemy import func, select
-
+    """The statement POST /stats/summary runs (built by the same function), executed directly."""
     from server.domain import query as ql
-    from server.models import Member
+    from server.domain import stats
 
-    ctx = ql.context()
-    inner = select(*[ql.value_expr(ql.FIELDS[c], ctx).label(f"d{i}") for i, c in enumerate(GROUP_BY)]).where(
-        *ql.where(scope, ql.parse(None), ctx)).subquery()
-    stmt = select(inner.c.d0, inner.c.d1, func.count()).group_by(inner.c.d0, inner.c.d1)
-    _ = Member
+    stmt, _ = stats.summary_statement(scope, ql.parse(None), GROUP_BY, ql.context())
 
     def run() -> None:
         with engine.connect() as conn:
@@ -153,8 +149,7 @@ def bench_api(app, data: dict, port: int, n: int) -> list[tuple]:  # noqa: ANN00
     ]
     rows = []
     for label, token, path, body, direct in cases:
-        api = timed(lambda t=token, p=path, b=body: post(port, t, p, b), n)
-        sql = timed(direct, n)
+        api, sql = paired(lambda t=token, p=path, b=body: post(port, t, p, b), direct, n)
         total = json.loads(post(port, token, path, body)[1])["total"]
         rows.append((label, total, statistics.median(api), pctl(api, 0.95), statistics.median(sql),
                      pctl(sql, 0.95), statistics.median(api) / statistics.median(sql)))

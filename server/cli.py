@@ -60,6 +60,7 @@ def seed(demo: bool, members: int | None) -> None:
         started = time.perf_counter()
         with rt.db.unit_of_work() as session:
             count = seed_members(session, members)
+        rt.db.analyze("members")
         elapsed = time.perf_counter() - started
         click.echo(f"已生成会员 {count} 名，用时 {elapsed:.1f} 秒")
 

@@ -125,6 +125,20 @@ class Database:
 
         Base.metadata.drop_all(self.engine)
 
+    def analyze(self, *tables: str) -> None:
+        """Refresh the optimizer's statistics of ``tables`` after a bulk load.
+
+        InnoDB recomputes them by itself only once a tenth of a table has changed, and then in
+        the background: right after 100k generated members the plan of the same query could
+        change between two runs of it. Statistics are not data, so this runs outside any
+        unit of work (on MySQL, ANALYZE TABLE commits implicitly)."""
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn.exec_driver_sql("ANALYZE")
+            else:
+                conn.exec_driver_sql("ANALYZE TABLE " + ", ".join(f"`{t}`" for t in tables))
+            conn.commit()
+
     def has_schema(self) -> bool:
         from sqlalchemy import inspect
 

@@ -139,10 +139,13 @@ def summarize(session: Session, identity: Identity | None, raw_filter: Any, grou
     return _summary(session, rd, node, codes, ql.context(today))
 
 
-def _summary(session: Session, rd: Reader, node: ql.Node, codes: list[str], ctx: ql.Context) -> dict[str, Any]:
+def summary_statement(scope: Scope, node: ql.Node, codes: list[str], ctx: ql.Context) -> tuple[Select, int | None]:
+    """The one statement of a summary — a row per group: its keys, then, when one dimension is
+    the sub-union, that sub-union's sort order and name, and last the count — and the index of
+    the sub-union dimension (None without one)."""
     dims = [ql.FIELDS[c] for c in codes]
     inner = select(*[ql.value_expr(f, ctx).label(f"d{i}") for i, f in enumerate(dims)]).where(
-        *ql.where(rd.scope, node, ctx)).subquery()
+        *ql.where(scope, node, ctx)).subquery()
     keys = [inner.c[f"d{i}"] for i in range(len(dims))]
     # The sub-union dimension (the one REF field) brings each group's sub-union name and place
     # along, joined to the grouped rows rather than looked up by a second query: a sub-union
@@ -154,6 +157,12 @@ def _summary(session: Session, rd: Reader, node: ql.Node, codes: list[str], ctx:
         gkeys = [grouped.c[f"d{i}"] for i in range(len(dims))]
         stmt = select(*gkeys, SubUnion.sort_order, SubUnion.name, grouped.c.n).outerjoin(
             SubUnion, SubUnion.id == gkeys[ref])
+    return stmt, ref
+
+
+def _summary(session: Session, rd: Reader, node: ql.Node, codes: list[str], ctx: ql.Context) -> dict[str, Any]:
+    dims = [ql.FIELDS[c] for c in codes]
+    stmt, ref = summary_statement(rd.scope, node, codes, ctx)
     counts: dict[tuple[Any, ...], int] = {}
     sub_unions: dict[Any, tuple[int, str]] = {}
     for r in plain_rows(session, stmt):
