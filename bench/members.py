@@ -160,12 +160,12 @@ def direct_list(engine, scope, query, page_size: int):  # noqa: ANN001
     from server.domain.members import registry
     from server.routes.members import SUMMARY
 
-    count_stmt, page_stmt = registry.list_statements(scope, query, 1, page_size, SUMMARY)
+    count_stmt, page_stmt, params = registry.list_statements(scope, query, 1, page_size, SUMMARY)
 
     def run() -> None:
         with engine.connect() as conn:
-            conn.execute(count_stmt).scalar()
-            conn.execute(page_stmt).all()
+            conn.execute(count_stmt, params).scalar()
+            conn.execute(page_stmt, params).all()
 
     return run
 

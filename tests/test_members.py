@@ -120,6 +120,22 @@ def test_list_is_scoped_and_counts_only_own(clients, world):  # noqa: ANN001
     assert school["total"] == 2
 
 
+def test_lists_of_the_same_shape_keep_each_callers_scope(clients, world):  # noqa: ANN001
+    """The list's statements are built once per shape and reused: two sub-unions' accounts
+    asking the very same question, turn about, each get only their own members."""
+    for _ in range(3):
+        for who, name, total in (("sub_staff", "陈思远", 1), ("other_staff", None, 1), ("staff", None, 2)):
+            for params in ({}, {"q": "陈思"}, {"page": 1, "page_size": 5, "sort": "-name"}):
+                body = clients[who].get("/api/v1/members", query_string=params).json
+                if who == "other_staff":
+                    assert "陈思远" not in [m["name"] for m in body["items"]], params
+                    assert body["total"] == (0 if "q" in params else total), params
+                elif who == "sub_staff":
+                    assert [m["name"] for m in body["items"]] == [name] and body["total"] == 1, params
+                else:
+                    assert body["total"] == (1 if "q" in params else total), params
+
+
 def test_search_by_name_initials_and_staff_no(clients):  # noqa: ANN001
     for q in ("陈思", "csy", "CSY", "2015"):
         body = clients["staff"].get("/api/v1/members", query_string={"q": q}).json
