@@ -103,13 +103,13 @@ def direct_query(engine, scope):  # noqa: ANN001, ANN201
     from server.domain import query as ql
     from server.domain import stats
 
-    count_stmt, page_stmt = stats.query_statements(scope, ql.parse(THREE_CONDITIONS), stats.DEFAULT_FIELDS, [],
-                                                   1, 20, ql.context())
+    count_stmt, page_stmt, params = stats.query_statements(
+        scope, ql.parse(THREE_CONDITIONS), stats.DEFAULT_FIELDS, [], 1, 20, ql.context())
 
     def run() -> None:
         with engine.connect() as conn:
-            conn.execute(count_stmt).scalar()
-            conn.execute(page_stmt).all()
+            conn.execute(count_stmt, params).scalar()
+            conn.execute(page_stmt, params).all()
 
     return run
 
@@ -119,11 +119,11 @@ def direct_summary(engine, scope):  # noqa: ANN001, ANN201
     from server.domain import query as ql
     from server.domain import stats
 
-    stmt, _ = stats.summary_statement(scope, ql.parse(None), GROUP_BY, ql.context())
+    stmt, _, params = stats.summary_statement(scope, ql.parse(None), GROUP_BY, ql.context())
 
     def run() -> None:
         with engine.connect() as conn:
-            conn.execute(stmt).all()
+            conn.execute(stmt, params).all()
 
     return run
 

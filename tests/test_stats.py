@@ -64,6 +64,23 @@ def test_query_totals_match_summary_totals(clients, population):  # noqa: ANN001
             assert total == summary(clients[account], flt, ["gender"])["total"]
 
 
+def test_the_same_question_in_turn_keeps_each_askers_scope(clients, population):  # noqa: ANN001
+    """A question's statements are built once and reused with the asker's scope as a parameter:
+    asked in turn by both sub-unions and the school, each answer stays within its asker's scope."""
+    w = population
+    body = {"filter": FILTERS[2], "fields": ["name", "sub_union"], "page_size": 200}
+    seen = {}
+    for _ in range(2):
+        for account, sub in (("sub_staff", w.own_sub), ("other_staff", w.other_sub), ("staff", None)):
+            answer = clients[account].post("/api/v1/stats/query", json=body).json
+            subs = {r["sub_union"] for r in answer["rows"]}
+            assert sub is None or subs <= {sub}, account
+            seen.setdefault(account, answer["total"])
+            assert answer["total"] == seen[account], account
+    assert seen["sub_staff"] > 0 and seen["other_staff"] > 0
+    assert seen["sub_staff"] + seen["other_staff"] == seen["staff"]
+
+
 def test_sub_union_never_sees_another_sub_union(clients, population):  # noqa: ANN001
     w = population
     s = summary(clients["sub_staff"], None, ["sub_union"])

@@ -334,10 +334,13 @@ def compile_filter(node: Node, ctx: Context) -> ColumnElement[bool]:
 
 def where(scope: Scope, node: Node, ctx: Context) -> list[ColumnElement[bool]]:
     """The WHERE clauses: the caller's scope (exactly as the member registry applies it) and the filter."""
-    conds = conditions(scope, MemberQuery())
-    if node != EVERYTHING:
-        conds.append(compile_filter(node, ctx))
-    return conds
+    return [*conditions(scope, MemberQuery()), *filter_conditions(node, ctx)]
+
+
+def filter_conditions(node: Node, ctx: Context) -> list[ColumnElement[bool]]:
+    """The filter's WHERE clause alone (none for EVERYTHING): for a statement that adds the
+    scope itself."""
+    return [] if node == EVERYTHING else [compile_filter(node, ctx)]
 
 
 def _col(f: QueryField):  # noqa: ANN202

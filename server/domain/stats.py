@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Integer, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from server.db import plain_rows
@@ -20,7 +21,8 @@ from server.domain import audit
 from server.domain import fields as cat
 from server.domain import query as ql
 from server.domain.errors import Forbidden, Invalid, NotFound
-from server.domain.members.registry import mask_value
+from server.domain.members import registry
+from server.domain.members.registry import MemberQuery, mask_value
 from server.domain.roles import Identity, Scope, require
 from server.models import Member, StatsPreset, SubUnion
 
@@ -67,15 +69,34 @@ def sub_union_names(session: Session) -> dict[int, str]:
 
 
 def query_statements(scope: Scope, node: ql.Node, codes: list[str], order: list[tuple[ql.QueryField, bool]],
-                     page: int, page_size: int, ctx: ql.Context) -> tuple[Select, Select]:
-    """(count, page) — the two statements of a query; the page carries the sub-union's name."""
-    conds = ql.where(scope, node, ctx)
+                     page: int, page_size: int, ctx: ql.Context) -> tuple[Select, Select, dict[str, Any]]:
+    """(count, page, parameters) — the two statements of a query; the page carries the
+    sub-union's name.
+
+    The statements are built once per question — filter, fields, order, day, and whether a
+    scope applies — and then run with the asker's scope ids and page as parameters, like
+    prepared statements: a preset asked by every sub-union, page after page, is built once.
+    Building them (and SQLAlchemy's cache key for a new statement) was the largest part of
+    a query's own time. Every parameter is required, so a statement cannot run without the
+    asker's scope.
+    """
+    names, params = registry.filter_values(scope, MemberQuery())
+    count_stmt, page_stmt = _query_template(names, node, tuple(codes), tuple(order), ctx)
+    params.update(offset=(page - 1) * page_size, limit=page_size)
+    return count_stmt, page_stmt, params
+
+
+@lru_cache(maxsize=256)
+def _query_template(scope: tuple[str, ...], node: ql.Node, codes: tuple[str, ...],
+                    order: tuple[tuple[ql.QueryField, bool], ...], ctx: ql.Context) -> tuple[Select, Select]:
+    conds = [*registry.template_conditions(scope), *ql.filter_conditions(node, ctx)]
     count_stmt = select(func.count(Member.id)).where(*conds)
     cols = [Member.id, Member.sub_union_id, SubUnion.name.label("sub_union_name")]
     cols += [ql.value_expr(ql.FIELDS[c], ctx).label(f"f_{c}") for c in codes]
     order_by = [(ql.value_expr(f, ctx).desc() if desc else ql.value_expr(f, ctx).asc()) for f, desc in order]
     page_stmt = (select(*cols).outerjoin(SubUnion, SubUnion.id == Member.sub_union_id).where(*conds)
-                 .order_by(*order_by, Member.id.asc()).offset((page - 1) * page_size).limit(page_size))
+                 .order_by(*order_by, Member.id.asc())
+                 .offset(registry.required("offset", type_=Integer)).limit(registry.required("limit", type_=Integer)))
     return count_stmt, page_stmt
 
 
@@ -86,10 +107,11 @@ def run_query(session: Session, identity: Identity | None, raw_filter: Any, fiel
     node = ql.parse(raw_filter, allow_sensitive=rd.allow_sensitive)
     codes = ql.check_fields(DEFAULT_FIELDS if fields is None else fields)
     order = ql.check_sort(sort, allow_sensitive=rd.allow_sensitive)
-    count_stmt, page_stmt = query_statements(rd.scope, node, codes, order, page, page_size, ql.context(today))
-    total = plain_rows(session, count_stmt).scalar() or 0
+    count_stmt, page_stmt, params = query_statements(rd.scope, node, codes, order, page, page_size,
+                                                     ql.context(today))
+    total = plain_rows(session, count_stmt, params).scalar() or 0
     rows = []
-    for r in plain_rows(session, page_stmt).all() if total else ():
+    for r in plain_rows(session, page_stmt, params).all() if total else ():
         clear = rd.sees(r[1], r[0])
         row: dict[str, Any] = {"id": r[0]}
         masked = []
@@ -139,13 +161,23 @@ def summarize(session: Session, identity: Identity | None, raw_filter: Any, grou
     return _summary(session, rd, node, codes, ql.context(today))
 
 
-def summary_statement(scope: Scope, node: ql.Node, codes: list[str], ctx: ql.Context) -> tuple[Select, int | None]:
+def summary_statement(scope: Scope, node: ql.Node, codes: list[str],
+                      ctx: ql.Context) -> tuple[Select, int | None, dict[str, Any]]:
     """The one statement of a summary — a row per group: its keys, then, when one dimension is
-    the sub-union, that sub-union's sort order and name, and last the count — and the index of
-    the sub-union dimension (None without one)."""
+    the sub-union, that sub-union's sort order and name, and last the count — the index of
+    the sub-union dimension (None without one), and the statement's parameters. Built once
+    per question, like :func:`query_statements`."""
+    names, params = registry.filter_values(scope, MemberQuery())
+    stmt, ref = _summary_template(names, node, tuple(codes), ctx)
+    return stmt, ref, params
+
+
+@lru_cache(maxsize=256)
+def _summary_template(scope: tuple[str, ...], node: ql.Node, codes: tuple[str, ...],
+                      ctx: ql.Context) -> tuple[Select, int | None]:
     dims = [ql.FIELDS[c] for c in codes]
     inner = select(*[ql.value_expr(f, ctx).label(f"d{i}") for i, f in enumerate(dims)]).where(
-        *ql.where(scope, node, ctx)).subquery()
+        *registry.template_conditions(scope), *ql.filter_conditions(node, ctx)).subquery()
     keys = [inner.c[f"d{i}"] for i in range(len(dims))]
     # The sub-union dimension (the one REF field) brings each group's sub-union name and place
     # along, joined to the grouped rows rather than looked up by a second query: a sub-union
@@ -162,10 +194,10 @@ def summary_statement(scope: Scope, node: ql.Node, codes: list[str], ctx: ql.Con
 
 def _summary(session: Session, rd: Reader, node: ql.Node, codes: list[str], ctx: ql.Context) -> dict[str, Any]:
     dims = [ql.FIELDS[c] for c in codes]
-    stmt, ref = summary_statement(rd.scope, node, codes, ctx)
+    stmt, ref, params = summary_statement(rd.scope, node, codes, ctx)
     counts: dict[tuple[Any, ...], int] = {}
     sub_unions: dict[Any, tuple[int, str]] = {}
-    for r in plain_rows(session, stmt):
+    for r in plain_rows(session, stmt, params):
         counts[tuple(r[:len(dims)])] = r[-1]
         if ref is not None and r[-2] is not None:
             sub_unions[r[ref]] = (r[-3], r[-2])

@@ -197,12 +197,20 @@ def list_statements(scope: Scope, query: MemberQuery, page: int, page_size: int,
     return count_stmt, page_stmt, params
 
 
+def required(key: str, **kw: Any) -> BindParameter[Any]:
+    """A named parameter a statement cannot run without."""
+    return bindparam(key, required=True, **kw)
+
+
+def template_conditions(names: tuple[str, ...]) -> list:
+    """The conditions ``names`` (from :func:`filter_values`) with their parameters left to
+    execution, for statements built once and run many times."""
+    return [_CONDITIONS[n](required) for n in names]
+
+
 @lru_cache(maxsize=256)
 def _list_template(names: tuple[str, ...], sort: str, codes: tuple[str, ...]) -> tuple[Select, Select]:
-    def required(key: str, **kw: Any) -> BindParameter[Any]:
-        return bindparam(key, required=True, **kw)
-
-    conds = [_CONDITIONS[n](required) for n in names]
+    conds = template_conditions(names)
     count_stmt = select(func.count(Member.id)).where(*conds)
     page_stmt = (
         select(Member.id, SubUnion.name, *(getattr(Member, cat.BY_CODE[c].attr) for c in codes))
