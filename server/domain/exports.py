@@ -407,5 +407,5 @@ def describe(export: StatsExport) -> dict[str, Any]:
     return {"id": export.id, "job_id": export.job_id, "status": export.status, "total": export.total,
             "rows_written": export.rows_written, "template": export.template, "group_by": export.group_by,
             "download_name": export.download_name, "error": export.error, "created_at": export.created_at,
-            "finished_at": export.finished_at,
+            "started_at": export.started_at, "finished_at": export.finished_at,
             "download_url": f"/api/v1/exports/{export.id}/download" if export.status == "done" else None}

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import Base, table_args
 from server.domain import fields as catalogue
+from server.models.jobs import JobRecord
 from server.timeutil import utcnow
 
 
@@ -63,7 +64,7 @@ class Member(CatalogueColumns, Base):
     __mapper_args__ = {"version_id_col": version}
 
 
-class MemberImport(Base):
+class MemberImport(JobRecord, Base):
     """An Excel import large enough to run as a job (more rows than ``IMPORT_SYNC_MAX_ROWS``):
     who asked for it, the upload kept under ``<instance>/imports/`` until the job has read it,
     the run's options, and its report once done. Only the requester ever sees it; progress
@@ -73,17 +74,9 @@ class MemberImport(Base):
     __tablename__ = "member_imports"
     __table_args__ = table_args(Index("ix_member_imports_requested_by", "requested_by"))
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    requested_by: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    job_id: Mapped[str] = mapped_column(String(64), unique=True)
     file_name: Mapped[str] = mapped_column(String(255))  # as uploaded: shown and audited, never a path
     stored_name: Mapped[str | None] = mapped_column(String(255))  # under <instance>/imports/; None once removed
     dry_run: Mapped[bool] = mapped_column(Boolean, default=True)
     mode: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued | running | done | failed
     rows_estimated: Mapped[int] = mapped_column(Integer, default=0)  # row elements below the header
     report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    error: Mapped[str | None] = mapped_column(String(500))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(DateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, Stri
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import Base, table_args
+from server.models.jobs import JobRecord
 from server.timeutil import utcnow
 
 
@@ -31,25 +32,17 @@ class StatsPreset(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 
-class StatsExport(Base):
+class StatsExport(JobRecord, Base):
     """An export written by a job: what was asked, by whom, and how far the file has got."""
 
     __tablename__ = "stats_exports"
     __table_args__ = table_args(Index("ix_stats_exports_requester", "requested_by"))
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    requested_by: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    job_id: Mapped[str] = mapped_column(String(64), unique=True)
     filter: Mapped[dict[str, Any]] = mapped_column(JSON)
     fields: Mapped[list[str] | None] = mapped_column(JSON)
     group_by: Mapped[list[str] | None] = mapped_column(JSON)
     template: Mapped[str | None] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued | running | done | failed
     total: Mapped[int] = mapped_column(Integer, default=0)
     rows_written: Mapped[int] = mapped_column(Integer, default=0)
     file_name: Mapped[str | None] = mapped_column(String(255))  # under <instance>/exports/
     download_name: Mapped[str | None] = mapped_column(String(255))
-    error: Mapped[str | None] = mapped_column(String(500))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(DateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -123,6 +123,18 @@ class LocalDateTime(fields.DateTime):
         return super()._serialize(to_local(value), attr, obj, **kwargs)
 
 
+class JobOut(Schema):
+    """A background job run for one person (an import, an export): what every such answer shows."""
+
+    id = fields.Integer()
+    job_id = fields.String()
+    status = fields.String()
+    error = fields.String(allow_none=True, metadata={"description": "失败原因"})
+    created_at = LocalDateTime()
+    started_at = LocalDateTime(allow_none=True)
+    finished_at = LocalDateTime(allow_none=True)
+
+
 class PageArgs(Schema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE),
                           metadata={"description": "页码，从 1 开始"})

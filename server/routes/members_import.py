@@ -15,7 +15,7 @@ from server.auth import current_identity, require
 from server.domain import sub_unions
 from server.domain.members import excel, importer, imports
 from server.models import MemberImport
-from server.routes.common import LocalDateTime, db_session, runtime
+from server.routes.common import JobOut, db_session, runtime
 
 blp = Blueprint("members_import", __name__, url_prefix="/api/v1", description="会员批量导入（Excel）")
 
@@ -57,9 +57,7 @@ class ImportReport(Schema):
     errors_truncated = fields.Boolean(metadata={"description": f"错误超过 {excel.MAX_REPORTED_ERRORS} 条时只列出前面的"})
 
 
-class ImportJobOut(Schema):
-    id = fields.Integer()
-    job_id = fields.String()
+class ImportJobOut(JobOut):
     status = fields.String(metadata={"description": "queued 排队中 / running 进行中 / done 完成 / failed 失败（未写入任何数据）"})
     dry_run = fields.Boolean()
     mode = fields.String()
@@ -70,10 +68,6 @@ class ImportJobOut(Schema):
     rows_written = fields.Integer(metadata={"description": "已写入（新增或更新）的人数"})
     applied = fields.Boolean(metadata={"description": "是否已写入"})
     report = fields.Nested(ImportReport, allow_none=True, metadata={"description": "完成后的导入报告，与直接导入的回答相同"})
-    error = fields.String(allow_none=True, metadata={"description": "失败原因"})
-    created_at = LocalDateTime()
-    started_at = LocalDateTime(allow_none=True)
-    finished_at = LocalDateTime(allow_none=True)
 
 
 @blp.route("/members/import-template.xlsx")

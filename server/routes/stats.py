@@ -14,7 +14,7 @@ from marshmallow import fields as mf
 from server.auth import current_identity, require
 from server.domain import exports, stats
 from server.domain import query as ql
-from server.routes.common import MAX_PAGE, LocalDateTime, db_session, runtime
+from server.routes.common import MAX_PAGE, JobOut, LocalDateTime, db_session, runtime
 
 blp = Blueprint("stats", __name__, url_prefix="/api/v1/stats", description="统计与导出（万能查询）")
 
@@ -122,18 +122,13 @@ class ExportIn(Schema):
                              metadata={"description": "命名模板：provincial（河北省职工服务平台 / 秦工之家）"})
 
 
-class ExportOut(Schema):
-    id = mf.Integer()
-    job_id = mf.String()
+class ExportOut(JobOut):
     status = mf.String(metadata={"description": "queued / running / done / failed / expired（文件已过保留期删除）"})
     total = mf.Integer()
     rows_written = mf.Integer()
     template = mf.String(allow_none=True)
     group_by = mf.Raw(allow_none=True)
     download_name = mf.String(allow_none=True)
-    error = mf.String(allow_none=True)
-    created_at = LocalDateTime()
-    finished_at = LocalDateTime(allow_none=True)
     download_url = mf.String(allow_none=True)
 
 

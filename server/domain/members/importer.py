@@ -277,19 +277,15 @@ class _Importer:
         """Write what the check kept, in batches; a unique key lost to a concurrent writer
         since the check fails the whole run (the caller rolls back)."""
         done = 0
+        work = ((self.creates, registry.insert_many), (self.updates, registry.update_many))
         try:
-            while self.creates:
-                batch, self.creates = self.creates[:APPLY_CHUNK], self.creates[APPLY_CHUNK:]
-                registry.insert_many(self.session, self.identity, batch, action=ACTION)
-                done += len(batch)
-                if self.progress is not None:
-                    self.progress(done, APPLYING)
-            while self.updates:
-                batch, self.updates = self.updates[:APPLY_CHUNK], self.updates[APPLY_CHUNK:]
-                registry.update_many(self.session, self.identity, batch, action=ACTION)
-                done += len(batch)
-                if self.progress is not None:
-                    self.progress(done, APPLYING)
+            for rows, write in work:
+                for start in range(0, len(rows), APPLY_CHUNK):
+                    batch = rows[start:start + APPLY_CHUNK]
+                    write(self.session, self.identity, batch, action=ACTION)
+                    done += len(batch)
+                    if self.progress is not None:
+                        self.progress(done, APPLYING)
         except IntegrityError:
             raise Conflict("写入时发现工号、证件号码或会员证号已被他人同时录入，本次未导入任何数据；请重新试导入后再导入",
                            code="duplicate") from None
