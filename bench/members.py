@@ -67,9 +67,9 @@ def paired(api, direct, n: int, block: int = 25, warm: int = 5) -> tuple[list[fl
     """``n`` timings (ms) of each of two callables, taken in alternating blocks of ``block``,
     each block after ``warm`` untimed calls.
 
-    This machine's speed drifts by tens of percent within seconds (the same statement run
-    back to back: 5.0 ms, then 9.2 ms a few seconds later); timing all API calls and then all
-    direct runs let such a drift fall on one side only and decide the ratio. Alternating
+    This machine's speed drifts by tens of percent within seconds (bench/stats.py, the same
+    sub-union summary statement: p50 4.4 ms in one run, 9.3 ms in the next); timing all API
+    calls and then all direct runs let such a drift fall on one side only and decide the ratio. Alternating
     spreads it over both. The untimed calls matter: a gunicorn worker that has sat idle
     while the other side ran answers its first calls slowly (blocks of 10 with one warm-up
     call made the API look 10% slower than blocks of 300).

@@ -13,7 +13,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Integer, Select, func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from server.db import plain_rows
@@ -82,8 +82,7 @@ def query_statements(scope: Scope, node: ql.Node, codes: list[str], order: list[
     """
     names, params = registry.filter_values(scope, MemberQuery())
     count_stmt, page_stmt = _query_template(names, node, tuple(codes), tuple(order), ctx)
-    params.update(offset=(page - 1) * page_size, limit=page_size)
-    return count_stmt, page_stmt, params
+    return count_stmt, page_stmt, params | registry.page_params(page, page_size)
 
 
 @lru_cache(maxsize=256)
@@ -95,9 +94,8 @@ def _query_template(scope: tuple[str, ...], node: ql.Node, codes: tuple[str, ...
     cols += [ql.value_expr(ql.FIELDS[c], ctx).label(f"f_{c}") for c in codes]
     order_by = [(ql.value_expr(f, ctx).desc() if desc else ql.value_expr(f, ctx).asc()) for f, desc in order]
     page_stmt = (select(*cols).outerjoin(SubUnion, SubUnion.id == Member.sub_union_id).where(*conds)
-                 .order_by(*order_by, Member.id.asc())
-                 .offset(registry.required("offset", type_=Integer)).limit(registry.required("limit", type_=Integer)))
-    return count_stmt, page_stmt
+                 .order_by(*order_by, Member.id.asc()))
+    return count_stmt, registry.paged(page_stmt)
 
 
 def run_query(session: Session, identity: Identity | None, raw_filter: Any, fields: Any = None, sort: Any = None,

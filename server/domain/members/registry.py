@@ -193,13 +193,21 @@ def list_statements(scope: Scope, query: MemberQuery, page: int, page_size: int,
     """
     names, params = filter_values(scope, query)
     count_stmt, page_stmt = _list_template(names, query.sort, codes)
-    params.update(offset=(page - 1) * page_size, limit=page_size)
-    return count_stmt, page_stmt, params
+    return count_stmt, page_stmt, params | page_params(page, page_size)
 
 
 def required(key: str, **kw: Any) -> BindParameter[Any]:
     """A named parameter a statement cannot run without."""
     return bindparam(key, required=True, **kw)
+
+
+def paged(stmt: Select) -> Select:
+    """``stmt`` with OFFSET and LIMIT left to execution: see :func:`page_params`."""
+    return stmt.offset(required("offset", type_=Integer)).limit(required("limit", type_=Integer))
+
+
+def page_params(page: int, page_size: int) -> dict[str, int]:
+    return {"offset": (page - 1) * page_size, "limit": page_size}
 
 
 def template_conditions(names: tuple[str, ...]) -> list:
@@ -216,9 +224,8 @@ def _list_template(names: tuple[str, ...], sort: str, codes: tuple[str, ...]) ->
         select(Member.id, SubUnion.name, *(getattr(Member, cat.BY_CODE[c].attr) for c in codes))
         .outerjoin(SubUnion, SubUnion.id == Member.sub_union_id)
         .where(*conds).order_by(*_order(MemberQuery(sort=sort)))
-        .offset(required("offset", type_=Integer)).limit(required("limit", type_=Integer))
     )
-    return count_stmt, page_stmt
+    return count_stmt, paged(page_stmt)
 
 
 def list_page(session: Session, scope: Scope, query: MemberQuery, page: int, page_size: int,
