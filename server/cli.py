@@ -119,7 +119,7 @@ def purge_exports(days: int | None) -> None:
     with app.extensions["union"].db.unit_of_work() as session:
         purged = exports.purge_expired(session, os.path.join(app.instance_path, "exports"), retention=retention)
         # A finished import removes its upload at once; one left for a day belongs to a dead job.
-        stale = imports.purge_stale_uploads(session, os.path.join(app.instance_path, "imports"),
+        stale = imports.purge_stale_uploads(session, imports.uploads_dir(app.instance_path),
                                             older_than=timedelta(days=1))
     click.echo(f"已删除过期导出 {purged} 个、中断导入遗留的上传文件 {stale} 个")
 

@@ -24,6 +24,10 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
+# Rows per statement when many are written at once (executemany, multi-row INSERT): large
+# enough that round trips stop mattering, small enough to stay well under max_allowed_packet.
+BULK_ROWS = 1000
+
 MYSQL_TABLE_OPTIONS = {
     "mysql_engine": "InnoDB",
     "mysql_charset": "utf8mb4",

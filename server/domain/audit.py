@@ -13,11 +13,10 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from server.db import BULK_ROWS
 from server.domain.roles import Identity
 from server.models import AuditLog
 from server.timeutil import utcnow
-
-BULK_ROWS = 1000
 
 
 def record(
@@ -33,37 +32,40 @@ def record(
     address: str | None = None,
     actor_name: str | None = None,
 ) -> AuditLog:
-    entry = AuditLog(
-        actor_user_id=actor.user_id if actor else None,
-        actor_name=actor_name or (actor.username if actor else None),
-        action=action,
-        object_type=object_type,
-        object_id=None if object_id is None else str(object_id),
-        sub_union_id=sub_union_id,
-        old=_jsonable(old),
-        new=_jsonable(new),
-        address=address or (actor.address if actor else None),
-    )
+    entry = AuditLog(**_columns(actor, action, object_type=object_type, object_id=object_id, old=old, new=new,
+                                sub_union_id=sub_union_id, address=address, actor_name=actor_name))
     session.add(entry)
     session.flush()
     return entry
 
 
+def _columns(actor: Identity | None, action: str, *, object_type: str | None = None, object_id: Any = None,
+             old: dict[str, Any] | None = None, new: dict[str, Any] | None = None, sub_union_id: int | None = None,
+             address: str | None = None, actor_name: str | None = None) -> dict[str, Any]:
+    """An audit row's columns: the one rule for :func:`record` and :func:`record_many`."""
+    return {
+        "actor_user_id": actor.user_id if actor else None,
+        "actor_name": actor_name or (actor.username if actor else None),
+        "action": action,
+        "object_type": object_type,
+        "object_id": None if object_id is None else str(object_id),
+        "sub_union_id": sub_union_id,
+        "old": _jsonable(old),
+        "new": _jsonable(new),
+        "address": address or (actor.address if actor else None),
+    }
+
+
 def record_many(session: Session, actor: Identity | None, action: str, entries: list[dict[str, Any]]) -> None:
-    """One audit row per entry (``object_type``, ``object_id``, ``sub_union_id``, ``old``,
-    ``new``), written with one executemany INSERT instead of an ORM flush per row: a 10,000-row
-    import spent seconds flushing its audit rows one at a time. Same columns and JSON forms as
-    :func:`record`, in the same transaction."""
+    """One audit row per entry (keyword arguments of :func:`record`: ``object_type``,
+    ``object_id``, ``sub_union_id``, ``old``, ``new``), written with one executemany INSERT per
+    :data:`~server.db.BULK_ROWS` instead of an ORM flush per row: a 10,000-row import spent
+    seconds flushing its audit rows one at a time. Same columns as :func:`record`, in the same
+    transaction."""
     if not entries:
         return
     at = utcnow()
-    base = {"at": at, "actor_user_id": actor.user_id if actor else None,
-            "actor_name": actor.username if actor else None, "action": action,
-            "address": actor.address if actor else None}
-    rows = [{**base, "object_type": e.get("object_type"),
-             "object_id": None if e.get("object_id") is None else str(e["object_id"]),
-             "sub_union_id": e.get("sub_union_id"), "old": _jsonable(e.get("old")), "new": _jsonable(e.get("new"))}
-            for e in entries]
+    rows = [{"at": at, **_columns(actor, action, **e)} for e in entries]
     for start in range(0, len(rows), BULK_ROWS):
         session.execute(insert(AuditLog.__table__), rows[start:start + BULK_ROWS])
 

@@ -4,7 +4,6 @@ progress and report of an import large enough to run as a job."""
 from __future__ import annotations
 
 import io
-import os
 
 from flask import current_app, jsonify, request, send_file
 from flask.views import MethodView
@@ -12,10 +11,11 @@ from flask_smorest import Blueprint
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from server.auth import current_identity, require
+from server.config import DEFAULTS
 from server.domain import sub_unions
 from server.domain.members import excel, importer, imports
 from server.models import MemberImport
-from server.routes.common import JobOut, db_session, runtime
+from server.routes.common import JobOut, config, db_session, runtime
 
 blp = Blueprint("members_import", __name__, url_prefix="/api/v1", description="会员批量导入（Excel）")
 
@@ -87,7 +87,7 @@ class Import(MethodView):
     @blp.arguments(ImportForm, location="form", content_type="multipart/form-data")
     @blp.response(200, ImportReport)
     @blp.alt_response(202, schema=ImportJobOut,
-                      description=f"超过 {imports.SYNC_LIMIT} 行（可配置 IMPORT_SYNC_MAX_ROWS）：试导入或正式导入由后台任务执行，"
+                      description=f"超过 {DEFAULTS['IMPORT_SYNC_MAX_ROWS']} 行（可配置 UNION_IMPORT_SYNC_MAX_ROWS）：试导入或正式导入由后台任务执行，"
                                   "轮询 GET /api/v1/members/imports/{id} 查看进度与报告")
     @blp.alt_response(413, description="文件过大或行数过多")
     @blp.alt_response(422, description="文件无效；或正式导入（all_or_nothing）时有错误行，返回同样的报告，未写入任何数据")
@@ -96,10 +96,9 @@ class Import(MethodView):
         upload = request.files.get("file")
         session = db_session()
         rt = runtime()
-        limit = int(current_app.config.get("IMPORT_SYNC_MAX_ROWS", imports.SYNC_LIMIT))
         started = imports.start(session, current_identity(), upload.stream if upload else io.BytesIO(),
                                 filename=upload.filename if upload else None, dry_run=args["dry_run"],
-                                mode=args["mode"], imports_dir=imports_dir(), sync_limit=limit)
+                                mode=args["mode"], imports_dir=imports_dir(), sync_limit=config("IMPORT_SYNC_MAX_ROWS"))
         if started.record is None:
             report = started.report
             if not report["dry_run"] and not report["applied"]:
@@ -130,8 +129,7 @@ class ImportJob(MethodView):
 
 
 def imports_dir() -> str:
-    """Where uploads wait for their job: <instance>/imports (the worker gets the same UNION_INSTANCE_PATH)."""
-    return os.path.join(current_app.instance_path, "imports")
+    return imports.uploads_dir(current_app.instance_path)
 
 
 def job_state(record: MemberImport) -> dict | None:

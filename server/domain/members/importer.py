@@ -295,6 +295,17 @@ class _Importer:
                 self.session.expire(obj)
 
 
+def check_request(identity: Identity | None, mode: str) -> Scope:
+    """May ``identity`` import, and is ``mode`` one we know? The caller's scope. Asked before an
+    upload is stored for a job, and again by :func:`import_rows` — in a job, with the
+    requester's permissions as they are when it runs."""
+    scope = require(identity, "members.import")
+    require(identity, "members.write")
+    if mode not in MODES:
+        raise Invalid({"mode": f"应为以下之一：{', '.join(MODES)}"}, code="bad_mode")
+    return scope
+
+
 def import_rows(session: Session, identity: Identity | None, rows: Iterable[Row], *, dry_run: bool = True,
                 mode: str = ALL_OR_NOTHING, filename: str | None = None,
                 progress: Progress | None = None) -> dict[str, Any]:
@@ -303,10 +314,7 @@ def import_rows(session: Session, identity: Identity | None, rows: Iterable[Row]
     Returns the report: counts of rows created, updated and unchanged (those that would be,
     when nothing was applied), the errors by row and column, and whether anything was written.
     """
-    if mode not in MODES:
-        raise Invalid({"mode": f"应为以下之一：{', '.join(MODES)}"}, code="bad_mode")
-    scope = require(identity, "members.import")
-    require(identity, "members.write")
+    scope = check_request(identity, mode)
     importer = _Importer(
         session=session, identity=identity, scope=scope, level=registry.edit_level(identity, None),
         sub_union_ids=set(session.scalars(select(SubUnion.id))), progress=progress, keep=not dry_run,

@@ -2,7 +2,7 @@
 
 The request checks the upload (an .xlsx, not too big, a known header) and estimates its rows
 from the sheet XML without reading them. Up to ``sync_limit`` rows (``IMPORT_SYNC_MAX_ROWS``,
-default :data:`SYNC_LIMIT`) it imports in the request as before. A larger sheet (a dry run or a
+2000 by default) it imports in the request as before. A larger sheet (a dry run or a
 real run alike, so that the answer's shape follows the file, not the option) is stored under
 ``<instance>/imports/`` and a :class:`MemberImport` record is created; the route enqueues
 ``jobs.member_import.run_import`` after the commit and answers 202. The job runs
@@ -35,7 +35,6 @@ from server.domain.roles import Identity, require
 from server.models import MemberImport
 from server.timeutil import utcnow
 
-SYNC_LIMIT = 2000  # more rows than this run as a job
 JOB = "jobs.member_import.run_import"
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 INTERRUPTED = "导入任务已中断，未写入任何数据，请重新上传"
@@ -87,13 +86,10 @@ class Started:
 
 
 def start(session: Session, identity: Identity | None, stream: IO[bytes], *, filename: str | None,
-          dry_run: bool, mode: str, imports_dir: str, sync_limit: int = SYNC_LIMIT) -> Started:
+          dry_run: bool, mode: str, imports_dir: str, sync_limit: int) -> Started:
     """Check the upload and its header, then import now (≤ ``sync_limit`` rows) or store the
     file and create the job's record (the caller enqueues it: :func:`enqueue`)."""
-    require(identity, "members.import")
-    require(identity, "members.write")
-    if mode not in importer.MODES:
-        raise Invalid({"mode": f"应为以下之一：{', '.join(importer.MODES)}"}, code="bad_mode")
+    importer.check_request(identity, mode)
     check_upload(filename, stream)
     estimated = excel.inspect(stream, exact_above=excel.MAX_ROWS)  # blank rows included up to MAX_ROWS
     if estimated > excel.MAX_ROWS:
@@ -123,6 +119,12 @@ def enqueue(session: Session, queue: Any, record: MemberImport, imports_dir: str
     """After the commit (the worker must find the record). No automatic retry: a run that
     fails has written nothing and says so; the requester uploads again."""
     queue.enqueue_after_commit(session, JOB, import_id=record.id, imports_dir=imports_dir, job_id=record.job_id)
+
+
+def uploads_dir(instance_path: str) -> str:
+    """Where uploads wait for their job: <instance>/imports (a worker gets the same
+    UNION_INSTANCE_PATH)."""
+    return os.path.join(instance_path, "imports")
 
 
 def stored_path(imports_dir: str, record: MemberImport) -> str | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 from functools import lru_cache
 from typing import Any
 
@@ -19,7 +18,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
-from server.db import plain_rows
+from server.db import BULK_ROWS, plain_rows
 from server.domain import audit
 from server.domain import fields as cat
 from server.domain.errors import Conflict, Forbidden, Invalid, NotFound
@@ -307,8 +306,9 @@ def _sub_union_ids(session: Session) -> set[int]:
     return set(session.scalars(select(SubUnion.id)))
 
 
-def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in values.items()}
+def created_values(cleaned: dict[str, Any]) -> dict[str, Any]:
+    """What a new record's audit row (its history's first entry) shows: the values it was given."""
+    return {k: v for k, v in cleaned.items() if v not in (None, "", [])}
 
 
 def prepare_create(session: Session, identity: Identity, raw: dict[str, Any],
@@ -345,7 +345,7 @@ def create(session: Session, identity: Identity, raw: dict[str, Any], *, action:
     session.flush()
     audit.record(session, identity, action, object_type="member", object_id=member.id,
                  sub_union_id=member.sub_union_id,
-                 new=_jsonable({k: v for k, v in cleaned.items() if v not in (None, "", [])}))
+                 new=created_values(cleaned))
     return member
 
 
@@ -382,13 +382,12 @@ def update(session: Session, identity: Identity, member: Member, raw: dict[str, 
     session.flush()  # the version check happens here: UPDATE … WHERE id = ? AND version = ?
     audit.record(session, identity, action, object_type="member", object_id=member.id,
                  sub_union_id=member.sub_union_id,
-                 old=_jsonable({k: before[k] for k in changed}), new=_jsonable(changed))
+                 old={k: before[k] for k in changed}, new=changed)
     return member
 
 
 # ---- writing many at once (the Excel importer) ---------------------------------------------
 
-BULK_ROWS = 1000
 _TABLE = Member.__table__
 # A JSON bind that writes Python None as SQL NULL (the column type writes JSON 'null'), so that
 # an absent list field is stored exactly as the ORM stores an attribute it never set.
@@ -450,7 +449,7 @@ def insert_many(session: Session, identity: Identity, records: list[dict[str, An
             ids.append(session.execute(stmt, row).inserted_primary_key[0])
     audit.record_many(session, identity, action, [
         {"object_type": "member", "object_id": member_id, "sub_union_id": cleaned.get("sub_union"),
-         "new": _jsonable({k: v for k, v in cleaned.items() if v not in (None, "", [])})}
+         "new": created_values(cleaned)}
         for member_id, cleaned in zip(ids, records, strict=True)
     ])
     return ids
@@ -488,7 +487,7 @@ def update_many(session: Session, identity: Identity, changes: list[Change], *,
             raise Conflict(f"第 {change.row} 行：该会员信息已被他人修改，请重新试导入后再导入", code="stale_version")
     audit.record_many(session, identity, action, [
         {"object_type": "member", "object_id": c.member_id, "sub_union_id": c.new.get("sub_union", c.sub_union_id),
-         "old": _jsonable(c.old), "new": _jsonable(c.new)}
+         "old": c.old, "new": c.new}
         for c in changes
     ])
 
