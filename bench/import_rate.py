@@ -25,7 +25,6 @@ Targets (issue 3): 10k-row real run well under 10 s on MariaDB, peak memory unde
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import resource
@@ -42,6 +41,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.members import free_port, request, start_server  # noqa: E402
 
 DEFAULT_DB = "mysql+pymysql://root@127.0.0.1:3306/union_bench_import"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/11"
@@ -251,29 +252,19 @@ def _post_file(port: int, token: str, path: str, dry_run: bool) -> tuple[int, di
         "Content-Type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet\r\n\r\n",
     ]
     body = "".join(parts).encode() + content + f"\r\n--{boundary}--\r\n".encode()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-    conn.request("POST", "/api/v1/members/import", body=body, headers={
-        "Authorization": f"Bearer {token}", "Content-Type": f"multipart/form-data; boundary={boundary}"})
-    resp = conn.getresponse()
-    out = json.loads(resp.read())
-    conn.close()
-    return resp.status, out
+    status, data = request(port, token, "POST", "/api/v1/members/import", body=body,
+                           content_type=f"multipart/form-data; boundary={boundary}", expect=None, timeout=300)
+    return status, json.loads(data)
 
 
 def _get(port: int, token: str, path: str) -> dict:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
-    resp = conn.getresponse()
-    out = json.loads(resp.read())
-    conn.close()
-    return out
+    return json.loads(request(port, token, "GET", path)[1])
 
 
 def measure_http(app, path: str) -> dict:  # noqa: ANN001
     """The file through the API: dry run, then the real run (a job when the file is large)."""
     from sqlalchemy import select
 
-    from bench.members import free_port, start_server
     from server.domain import accounts
     from server.models import User
 

@@ -139,24 +139,36 @@ def start_server(env: dict, port: int, worker: str = "sync") -> subprocess.Popen
     raise SystemExit("gunicorn did not start")
 
 
+def request(port: int, token: str, method: str, path: str, *, body: bytes | None = None,
+            content_type: str | None = None, expect: tuple[int, ...] | None = (200,), timeout: float = 30,
+            conn: http.client.HTTPConnection | None = None) -> tuple[int, bytes]:
+    """One request as the bearer of ``token``: (status, body). On ``conn`` (kept alive) when
+    given, else on a new connection closed after it. A status outside ``expect`` ends the
+    bench with the answer (``expect=None``: the caller looks at the status itself). Every
+    bench script's HTTP goes through here."""
+    own = conn is None
+    if own:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    headers = {"Authorization": f"Bearer {token}"}
+    if content_type:
+        headers["Content-Type"] = content_type
+    conn.request(method, path, body=body, headers=headers)
+    resp = conn.getresponse()
+    data = resp.read()
+    if own:
+        conn.close()
+    if expect is not None and resp.status not in expect:
+        raise SystemExit(f"{method} {path} answered {resp.status}: {data[:300]!r}")
+    return resp.status, data
+
+
 def fetch(port: int, token: str, path: str, params: dict, conn: http.client.HTTPConnection | None = None) -> bytes:
-    """One GET, timed up to the last byte of the answer; on ``conn`` (kept alive) when given, else
-    on a new connection closed after it.
+    """One GET, timed up to the last byte of the answer.
 
     The body is not decoded here: turning 18 KB of JSON back into Python objects (0.27 ms with
     the standard library) is the client's work after the answer has arrived, and the direct
     side has no counterpart to it."""
-    own = conn is None
-    if own:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request("GET", f"{path}?{urlencode(params)}", headers={"Authorization": f"Bearer {token}"})
-    resp = conn.getresponse()
-    body = resp.read()
-    if own:
-        conn.close()
-    if resp.status != 200:
-        raise SystemExit(f"{path} answered {resp.status}: {body[:200]!r}")
-    return body
+    return request(port, token, "GET", f"{path}?{urlencode(params)}", conn=conn)[1]
 
 
 def api_call(port: int, token: str, path: str, params: dict) -> dict:

@@ -15,7 +15,6 @@ openpyxl ratio ≤ 1.3; export peak memory ≤ 300 MB.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import statistics
@@ -28,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.members import free_port, paired, pctl, start_server  # noqa: E402
+from bench.members import free_port, paired, pctl, request, start_server  # noqa: E402
 
 DEFAULT_DB = "mysql+pymysql://root@127.0.0.1:3306/union_bench_stats"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/11"
@@ -76,26 +75,12 @@ def ensure_data(app, members: int) -> dict:  # noqa: ANN001
 
 
 def post(port: int, token: str, path: str, body: dict, expect: int = 200) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-    conn.request("POST", path, body=json.dumps(body), headers={"Authorization": f"Bearer {token}",
-                                                               "Content-Type": "application/json"})
-    resp = conn.getresponse()
-    data = resp.read()
-    conn.close()
-    if resp.status != expect:
-        raise SystemExit(f"{path} answered {resp.status}: {data[:300]!r}")
-    return resp.status, data
+    return request(port, token, "POST", path, body=json.dumps(body).encode(), content_type="application/json",
+                   expect=(expect,), timeout=600)
 
 
 def get(port: int, token: str, path: str) -> bytes:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-    conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
-    resp = conn.getresponse()
-    data = resp.read()
-    conn.close()
-    if resp.status != 200:
-        raise SystemExit(f"{path} answered {resp.status}: {data[:300]!r}")
-    return data
+    return request(port, token, "GET", path, timeout=600)[1]
 
 
 def direct_query(engine, scope):  # noqa: ANN001, ANN201
