@@ -18,6 +18,7 @@ from marshmallow.validate import Email
 from stdnum.cn import ric
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength
 
+from server import text as text_rule
 from server.domain import fields as cat
 from server.domain.fields import FieldDef
 from server.timeutil import local_today
@@ -64,8 +65,8 @@ def _clean_one(f: FieldDef, value: Any, sub_union_ids: set[int] | None) -> Any:
         value = value.strip()
         if f.max_length and len(value) > f.max_length:
             raise ValueError(f"不能超过 {f.max_length} 个字符")
-        if f.type == cat.TEXT and ("\n" in value or "\r" in value):
-            raise ValueError("不能包含换行")
+        if why := text_rule.problem(value, multiline=f.type == cat.LONGTEXT):
+            raise ValueError(why)
         return _check(f, value)
     if f.type == cat.DATE:
         if not isinstance(value, (str, date)):
