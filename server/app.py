@@ -11,15 +11,14 @@ from typing import Any
 import orjson
 from flask import Flask, Response, g, jsonify
 from flask.json.provider import DefaultJSONProvider
-from flask_smorest import Api
-from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from server import config as config_mod
 from server import db as db_mod
 from server import errors
 from server import queue as queue_mod
 from server.domain.accounts import LoginThrottle
+from server.routes.common import UnionApi
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +116,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from server.routes.common import IdConverter
 
     app.url_map.converters["int"] = IdConverter  # before any route is added
-    api = Api(app)
-    from server.routes import audit, auth, member_forms, members, members_import, sub_unions, users
+    api = UnionApi(app)
+    from server.routes import audit, auth, health, member_forms, members, members_import, sub_unions, users
 
-    for module in (auth, users, sub_unions, members, member_forms, members_import, audit):
+    for module in (health, auth, users, sub_unions, members, member_forms, members_import, audit):
         api.register_blueprint(module.blp)
     from server.routes import exports as exports_routes
     from server.routes import stats as stats_routes
@@ -146,21 +145,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     @app.get("/")
     def index():
         return jsonify(name="工会智慧平台", docs="/docs", openapi="/api/v1/openapi.json")
-
-    @app.get("/api/v1/health")
-    def health():
-        status = {"database": "ok", "queue": "inline" if queue.inline else "ok"}
-        try:
-            database.session().execute(text("SELECT 1"))
-        except OperationalError:
-            status["database"] = "down"
-        if not queue.inline:
-            try:
-                queue.redis.ping()
-            except Exception:  # noqa: BLE001
-                status["queue"] = "down"
-        ok = "down" not in status.values()
-        return jsonify(status=status, ok=ok), 200 if ok else 503
 
     return app
 

@@ -35,3 +35,27 @@ def reread(db: Any) -> Any:
     db.rollback()
     db.expire_all()
     return db
+
+
+_document: Any = None
+
+
+def assert_documented(app: Any, method: str, path: str, resp: Any) -> None:
+    """The answer is one the OpenAPI document promises for this operation: its status is listed
+    and its body matches that status's schema (``Error`` for every error). The matrix calls it
+    for every route × role, with real objects; tests/test_openapi_conformance.py fuzzes the rest."""
+    global _document
+    import re
+
+    import schemathesis
+
+    from server.cli import build_openapi
+
+    if _document is None:
+        _document = schemathesis.openapi.from_dict(build_openapi(full=True))
+    rule, _args = app.url_map.bind("localhost").match(path.split("?")[0], method=method.upper(), return_rule=True)
+    template = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
+    operation = _document[template][method.upper()]
+    documented = operation.responses.status_codes
+    assert str(resp.status_code) in documented, f"{method} {template}: {resp.status_code} not in {documented}"
+    operation.validate_response(resp)

@@ -250,8 +250,10 @@ def test_reviewers_act_only_within_their_scope(app, db, world, clients):  # noqa
     assert_error(clients["staff"].post(f"/api/v1/applications/{app_id}/confirm"), 403, "forbidden")
     assert_error(clients["sub_staff"].post(f"/api/v1/applications/{app_id}/withdraw"), 403, "forbidden")
     stranger, _ = new_applicant(app, db, "stranger")
-    assert_error(stranger.get(f"/api/v1/applications/{app_id}"), 403, "forbidden")
-    assert_error(stranger.patch(f"/api/v1/applications/{app_id}", json={"hobbies": "x"}), 403, "forbidden")
+    # Another person's application is not there for a stranger, exactly like an id that never was.
+    assert_error(stranger.get(f"/api/v1/applications/{app_id}"), 404, "not_found")
+    assert_error(stranger.patch(f"/api/v1/applications/{app_id}", json={"hobbies": "x"}), 404, "not_found")
+    assert_error(stranger.get("/api/v1/applications/987654321"), 404, "not_found")
     assert client.get(f"/api/v1/applications/{app_id}").status_code == 200
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.api_asserts import assert_documented
 from tests.conftest import ALL_ROLES
 
 
@@ -129,10 +130,13 @@ ROWS: list[tuple[str, str, str, Any, dict[str, int]]] = [
                 "submit": True, "sub_union": w.own_sub},
      expect(201, member=409)),  # anyone signed in without a membership; the member already is one
     ("applications.queue", "GET", "/api/v1/applications", None, only(STAFF, 200)),
+    # Object routes answer in one order (issue 12): 403 without any permission the action needs
+    # (decided before looking), then 404 for what the caller cannot see (another sub-union's,
+    # another person's), then 403 with the reason for a step that is not theirs.
     ("applications.get", "GET", "/api/v1/applications/{app_submitted}", None,
-     only(SCHOOL + OWN_SUB, 200, **each(OTHER_SUB, 404))),
+     only(SCHOOL + OWN_SUB, 200, **each(OTHER_SUB, 404), member=404)),
     ("applications.patch", "PATCH", "/api/v1/applications/{app_submitted}", {"hobbies": "跑步"},
-     only(SCHOOL + OWN_SUB, 403, **each(OTHER_SUB, 404))),  # only the applicant edits
+     only(SCHOOL + OWN_SUB, 403, **each(OTHER_SUB, 404), member=404)),  # only the applicant edits
     ("applications.confirm", "POST", "/api/v1/applications/{app_submitted}/confirm", None,
      only(OWN_SUB, 200, **each(OTHER_SUB, 404))),
     ("applications.approve", "POST", "/api/v1/applications/{app_confirmed}/approve", None,
@@ -140,23 +144,24 @@ ROWS: list[tuple[str, str, str, Any, dict[str, int]]] = [
     ("applications.reject", "POST", "/api/v1/applications/{app_submitted}/reject", {"reason": "材料不全"},
      only(["admin", "chair", *OWN_SUB], 200, **each(OTHER_SUB, 404))),
     ("applications.withdraw", "POST", "/api/v1/applications/{app_submitted}/withdraw", None,
-     only(SCHOOL + OWN_SUB, 403, **each(OTHER_SUB, 404))),  # only the applicant withdraws
+     only(SCHOOL + OWN_SUB, 403, **each(OTHER_SUB, 404), member=404)),  # only the applicant withdraws
     ("me.applications", "GET", "/api/v1/me/applications", None, expect(200)),
     ("transfers.create", "POST", "/api/v1/transfers",
      lambda w: {"member_id": w.member_id, "to_sub_union_id": w.other_sub, "reason": "调动"},
      only(SCHOOL + OWN_SUB + ("member",), 201, **each(OTHER_SUB, 404))),
     ("transfers.list", "GET", "/api/v1/transfers", None, only(STAFF, 200)),
-    ("transfers.get", "GET", "/api/v1/transfers/{transfer_requested}", None, only(STAFF, 200)),  # both ends see it
+    ("transfers.get", "GET", "/api/v1/transfers/{transfer_requested}", None,
+     only(STAFF, 200, member=404)),  # both ends see it
     ("transfers.approve out", "POST", "/api/v1/transfers/{transfer_requested}/approve", None,
-     only(["sub_chair"], 200, other_chair=404)),
+     only(["sub_chair"], 200)),  # the in side sees it (403 with the reason)
     ("transfers.approve school", "POST", "/api/v1/transfers/{transfer_out_approved}/approve", None,
      only(["admin", "chair"], 200)),
     ("transfers.accept", "POST", "/api/v1/transfers/{transfer_school_approved}/accept", None,
-     only(["other_chair"], 200, sub_chair=404)),
+     only(["other_chair"], 200)),
     ("transfers.reject", "POST", "/api/v1/transfers/{transfer_requested}/reject", {"reason": "不同意"},
-     only(["admin", "chair", "sub_chair"], 200, other_chair=404)),
+     only(["admin", "chair", "sub_chair"], 200)),
     ("transfers.cancel", "POST", "/api/v1/transfers/{transfer_requested}/cancel", None,
-     only(["admin", "chair", "sub_staff"], 200)),  # the requester (sub_staff) or the school union
+     only(["admin", "chair", "sub_staff"], 200, member=404)),  # the requester (sub_staff) or the school union
     ("me.transfers", "GET", "/api/v1/me/transfers", None, only(["member"], 200)),
     ("status_changes.create", "POST", "/api/v1/status-changes",
      lambda w: {"member_id": w.member_id, "kind": "离职", "effective_date": "2026-03-01", "reason": "调离"},
@@ -169,7 +174,7 @@ ROWS: list[tuple[str, str, str, Any, dict[str, int]]] = [
     ("status_changes.reject", "POST", "/api/v1/status-changes/{status_change}/reject", {"reason": "材料不全"},
      only(["admin", "chair"], 200)),
     ("status_changes.cancel", "POST", "/api/v1/status-changes/{status_change}/cancel", None,
-     only(["admin", "chair", "sub_staff"], 200)),  # the requester (sub_staff) or the school union
+     only(["admin", "chair", "sub_staff"], 200, **each(OTHER_SUB, 404))),  # the requester or the school union
     ("members.membership_events", "GET", "/api/v1/members/{member_id}/membership-events", None,
      only(SCHOOL + OWN_SUB, 200, **each(OTHER_SUB, 404))),
     # --- statistics and exports (issue 5) -----------------------------------------------------
@@ -186,6 +191,10 @@ ROWS: list[tuple[str, str, str, Any, dict[str, int]]] = [
      only(["staff"], 200, others=404, member=403)),  # a private preset: its owner only
     ("stats.presets.delete", "DELETE", "/api/v1/stats/presets/{stats_preset}", None,
      only(["staff"], 204, others=404, member=403)),
+    ("stats.presets.run shared", "POST", "/api/v1/stats/presets/{shared_preset}/run", {},
+     only(STAFF, 200)),  # a shared preset: every staff account runs it
+    ("stats.presets.delete shared", "DELETE", "/api/v1/stats/presets/{shared_preset}", None,
+     only(["staff"], 204, others=404, member=403)),  # deleting: its owner only, others as if absent
     ("stats.export", "POST", "/api/v1/stats/export", {"fields": ["name", "mobile"]}, only(STAFF, 200)),
     ("exports.list", "GET", "/api/v1/exports", None, only(STAFF, 200)),  # each sees only their own
     ("exports.get", "GET", "/api/v1/exports/{stats_export}", None, only(["staff"], 200, others=404, member=403)),
@@ -213,9 +222,10 @@ def _stats_objects(request):  # noqa: ANN001, ANN202
 
     world, db, app = (request.getfixturevalue(n) for n in ("world", "db", "app"))
     preset = StatsPreset(name="私有方案", filter={}, owner_user_id=world.users["staff"], shared=False)
+    shared = StatsPreset(name="共享方案", filter={}, owner_user_id=world.users["staff"], shared=True)
     export = StatsExport(requested_by=world.users["staff"], job_id=f"export-matrix-{world.own_sub}", filter={},
                          status="done", total=0, rows_written=0, download_name="会员导出.xlsx")
-    db.add_all([preset, export])
+    db.add_all([preset, shared, export])
     db.flush()
     export.file_name = f"matrix-{export.id}.xlsx"
     db.commit()
@@ -223,7 +233,7 @@ def _stats_objects(request):  # noqa: ANN001, ANN202
     os.makedirs(directory, exist_ok=True)
     with open(exports.file_path(directory, export), "wb") as fh:
         fh.write(b"PK\x05\x06" + b"\x00" * 18)  # an empty zip is enough to serve
-    world.stats_preset, world.stats_export = preset.id, export.id
+    world.stats_preset, world.stats_export, world.shared_preset = preset.id, export.id, shared.id
     from server.models import MemberImport
 
     job = MemberImport(requested_by=world.users["staff"], job_id=f"import-matrix-{world.own_sub}", file_name="会员.xlsx",
@@ -251,7 +261,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("method", "path", "body", "role", "status"), CASES)
-def test_authorization(clients, world, method, path, body, role, status):  # noqa: ANN001
+def test_authorization(app, clients, world, method, path, body, role, status):  # noqa: ANN001
     payload = body(world) if callable(body) else body
     if isinstance(payload, Upload):
         kwargs = {"data": dict(payload), "content_type": "multipart/form-data"}
@@ -261,6 +271,7 @@ def test_authorization(clients, world, method, path, body, role, status):  # noq
     assert response.status_code == status, response.get_data(as_text=True)[:300]
     if status >= 400:
         assert response.is_json and response.json["code"] and response.json["message"]
+    assert_documented(app, method, _path(path, world), response)
 
 
 def test_matrix_covers_every_route(app):  # noqa: ANN001
@@ -275,3 +286,39 @@ def test_matrix_covers_every_route(app):  # noqa: ANN001
             if (method, path) not in covered:
                 missing.append(f"{method} {path}")
     assert not missing, f"routes without authorization rows: {missing}"
+
+
+# --- an id from elsewhere reveals nothing ---------------------------------------------------
+# Which row reads each kind of object: a role sees the object when that row answers it 200.
+READERS = {
+    "member_id": "members.get own", "other_member_id": "members.get other",
+    "own_sub": "sub_unions.get own", "other_sub": "sub_unions.get other", "empty_sub": "sub_unions.get own",
+    "app_submitted": "applications.get", "app_confirmed": "applications.get",
+    "transfer_requested": "transfers.get", "transfer_out_approved": "transfers.get",
+    "transfer_school_approved": "transfers.get", "status_change": "status_changes.get",
+    "stats_preset": "stats.presets.run saved", "shared_preset": "stats.presets.run shared", "stats_export": "exports.get", "member_import": "members.import_job",
+    "user:member": "users.get",
+}
+GHOST_ID = "987654321"
+_BY_NAME = {name: statuses for name, _m, _p, _b, statuses in ROWS}
+GHOST_CASES = [
+    pytest.param(method, path, body, role, key, id=f"{name}-{role}")
+    for name, method, path, body, statuses in ROWS
+    for key in re.findall(r"\{([a-z_:]+)\}", path)[:1]
+    for role in ALL_ROLES
+    if _BY_NAME[READERS[key]][role] != 200
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "role", "key"), GHOST_CASES)
+def test_out_of_scope_answers_like_nonexistent(app, clients, world, method, path, body, role, key):  # noqa: ANN001
+    """For a role that cannot see the object, the object's id and an id that exists nowhere get
+    the same answer (status and code): probing ids tells nothing about what is elsewhere."""
+    payload = body(world) if callable(body) else body
+    if isinstance(payload, Upload):
+        pytest.skip("uploads name no object by id")
+    kwargs = {"json": payload} if payload is not None else {}
+    real = clients[role].open(method, _path(path, world), **kwargs)
+    ghost = clients[role].open(method, _path(path.replace("{" + key + "}", GHOST_ID), world), **kwargs)
+    assert (real.status_code, real.json["code"]) == (ghost.status_code, ghost.json["code"]), (
+        real.get_data(as_text=True)[:200], ghost.get_data(as_text=True)[:200])

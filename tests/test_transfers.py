@@ -154,13 +154,15 @@ def test_wrong_states_answer_409(clients, world):  # noqa: ANN001
 def test_each_step_belongs_to_its_role(clients, world):  # noqa: ANN001
     tid = request(clients, world).json["id"]
     assert_error(clients["sub_staff"].post(f"/api/v1/transfers/{tid}/approve"), 403, "forbidden")
-    assert_error(clients["other_chair"].post(f"/api/v1/transfers/{tid}/approve"), 404, "not_found")
+    # the in side sees the transfer, so it is told why this step is not its own
+    body = assert_error(clients["other_chair"].post(f"/api/v1/transfers/{tid}/approve"), 403, "forbidden")
+    assert body["message"] == "待转出分工会审批：只有转出分工会主席可以审批"
     assert_error(clients["chair"].post(f"/api/v1/transfers/{tid}/approve"), 403, "forbidden")  # step 1 is not theirs
     assert_error(clients["member"].post(f"/api/v1/transfers/{tid}/cancel"), 403, "forbidden")  # not the requester
     clients["sub_chair"].post(f"/api/v1/transfers/{tid}/approve")
     assert_error(clients["sub_chair"].post(f"/api/v1/transfers/{tid}/approve"), 403, "forbidden")
     clients["chair"].post(f"/api/v1/transfers/{tid}/approve")
-    assert_error(clients["sub_chair"].post(f"/api/v1/transfers/{tid}/accept"), 404, "not_found")
+    assert_error(clients["sub_chair"].post(f"/api/v1/transfers/{tid}/accept"), 403, "forbidden")
     assert_error(clients["chair"].post(f"/api/v1/transfers/{tid}/accept"), 403, "forbidden")
     assert_error(clients["sub_staff"].post("/api/v1/transfers", json={
         "member_id": world.other_member_id, "to_sub_union_id": world.own_sub, "reason": "x"}), 404, "not_found")

@@ -305,25 +305,30 @@ def create_preset(session: Session, identity: Identity | None, data: dict[str, A
     return _preset_out(preset, identity)
 
 
+NOT_MINE = "查询方案不存在"
+
+
 def _visible(session: Session, identity: Identity, preset_id: str) -> dict[str, Any] | StatsPreset:
     for p in builtin_presets():
         if p["id"] == preset_id:
             return p
     if not preset_id.isdigit() or len(preset_id) > 18:
-        raise NotFound("查询方案不存在")
+        raise NotFound(NOT_MINE)
     preset = session.get(StatsPreset, int(preset_id))
     if preset is None or not (preset.shared or preset.owner_user_id == identity.user_id):
-        raise NotFound("查询方案不存在")
+        raise NotFound(NOT_MINE)
     return preset
 
 
 def delete_preset(session: Session, identity: Identity | None, preset_id: str) -> None:
+    """Only its owner deletes a saved preset. Anyone else — a shared preset's other users
+    included — is answered as for an id that exists nowhere, with words true of both."""
     reader(identity)
     preset = _visible(session, identity, preset_id)
     if isinstance(preset, dict):
         raise Forbidden("内置查询方案不能删除")
     if preset.owner_user_id != identity.user_id:
-        raise Forbidden("只能删除自己保存的查询方案")
+        raise NotFound(NOT_MINE)
     audit.record(session, identity, "stats.preset.delete", object_type="stats_preset", object_id=preset.id,
                  old={"name": preset.name, "filter": preset.filter})
     session.delete(preset)

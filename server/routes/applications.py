@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from server.auth import current_identity, require_identity
+from server.auth import current_identity
 from server.domain import fields as cat
 from server.domain.members import registry
 from server.domain.workflows import applications as wf
 from server.domain.workflows.common import names
-from server.routes.common import LocalDateTime, PageArgs, db_session, id_field, page_of, page_schema
+from server.routes.common import (
+    Blueprint,
+    LocalDateTime,
+    PageArgs,
+    db_session,
+    id_field,
+    page_of,
+    page_schema,
+)
 from server.routes.members import _catalogue_schema
 
 blp = Blueprint("applications", __name__, url_prefix="/api/v1", description="入会申请")
@@ -59,11 +66,6 @@ class QueueArgs(PageArgs):
 class ApplicationRejectIn(Schema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500),
                            metadata={"description": "驳回原因"})
-
-
-def _load(application_id: int):  # noqa: ANN202
-    require_identity()  # 401 before anything is looked up
-    return wf.get(db_session(), application_id)
 
 
 def render(app) -> dict:  # noqa: ANN001
@@ -128,8 +130,7 @@ class ApplicationItem(MethodView):
         """申请人修改草稿（只需传要改的字段），submit 为 true 时提交审核"""
         session = db_session()
         submit = data.pop("submit", False)
-        app = _load(application_id)
-        return render(wf.edit(session, current_identity(), app, data, submit=submit))
+        return render(wf.edit(session, current_identity(), application_id, data, submit=submit))
 
 
 @blp.route("/applications/<int:application_id>/confirm")
@@ -138,7 +139,7 @@ class ApplicationConfirm(MethodView):
     def post(self, application_id):
         """分工会确认（分工会主席或操作员，限本分工会的申请）"""
         session = db_session()
-        return render(wf.confirm(session, current_identity(), _load(application_id)))
+        return render(wf.confirm(session, current_identity(), application_id))
 
 
 @blp.route("/applications/<int:application_id>/approve")
@@ -147,7 +148,7 @@ class ApplicationApprove(MethodView):
     def post(self, application_id):
         """校工会审批通过：建立会员记录、发放会员证号、入会时间为审批当天"""
         session = db_session()
-        return render(wf.approve(session, current_identity(), _load(application_id)))
+        return render(wf.approve(session, current_identity(), application_id))
 
 
 @blp.route("/applications/<int:application_id>/reject")
@@ -157,7 +158,7 @@ class ApplicationReject(MethodView):
     def post(self, data, application_id):
         """驳回（待分工会确认时由分工会或校工会，待校工会审批时由校工会），须填写原因"""
         session = db_session()
-        return render(wf.reject(session, current_identity(), _load(application_id), data["reason"]))
+        return render(wf.reject(session, current_identity(), application_id, data["reason"]))
 
 
 @blp.route("/applications/<int:application_id>/withdraw")
@@ -167,7 +168,7 @@ class ApplicationWithdraw(MethodView):
     def post(self, application_id):
         """申请人撤回（审批通过之前）"""
         session = db_session()
-        return render(wf.withdraw(session, current_identity(), _load(application_id)))
+        return render(wf.withdraw(session, current_identity(), application_id))
 
 
 @blp.route("/me/applications")

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from server.auth import require
 from server.domain import audit
 from server.domain.errors import Invalid
-from server.routes.common import LocalDateTime, PageArgs, db_session, id_field, page_of, page_schema
+from server.routes.common import (
+    Blueprint,
+    LocalDateTime,
+    PageArgs,
+    db_session,
+    id_field,
+    page_of,
+    page_schema,
+)
 from server.timeutil import to_utc_naive
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit-log", description="审计日志（校级角色）")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from server.auth import client_address, require_identity
 from server.domain import accounts
 from server.domain.roles import ROLES
-from server.routes.common import LocalDateTime, config, db_session, runtime
+from server.routes.common import Blueprint, LocalDateTime, config, db_session, runtime
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="登录与身份")
 
@@ -69,6 +68,7 @@ def roles_of(identity) -> list[dict]:  # noqa: ANN001
 @blp.route("/login")
 class Login(MethodView):
     @blp.doc(tags=MINIPROGRAM + ["auth"], security=[])
+    @blp.errors(401, 429)
     @blp.arguments(LoginIn)
     @blp.response(200, LoginOut)
     def post(self, data):

@@ -3,15 +3,19 @@ and marshmallow's messages in Chinese (they reach people unchanged through 422 a
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
+import flask_smorest
 from flask import current_app
-from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from flask.views import MethodView
+from flask_smorest import Api
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from sqlalchemy.orm import Session
 from webargs.flaskparser import FlaskParser
 from werkzeug.routing import IntegerConverter
 
+from server import text as text_rule
 from server.timeutil import to_local
 
 # ---- marshmallow in Chinese -------------------------------------------------------------
@@ -69,8 +73,18 @@ class IdConverter(IntegerConverter):
 
 
 class _Parser(FlaskParser):
-    """JSON nested deeper than the parser can recurse is bad JSON (400), not a 500; one schema
-    instance per argument schema class for the life of the process."""
+    """How every argument of every route is read.
+
+    - JSON nested deeper than the parser can recurse is bad JSON (400), not a 500;
+    - every string that arrives (JSON keys and values, query and form fields, upload names)
+      meets the one text rule of :mod:`server.text` before any schema sees it: a 422 naming
+      the field, instead of a lone surrogate failing in the database driver;
+    - a query parameter the operation does not declare is refused (422 naming it, with the
+      ones it takes), so nobody believes a filter applied that did not;
+    - one schema instance per argument schema class for the life of the process.
+    """
+
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": RAISE, "querystring": RAISE}
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -93,9 +107,120 @@ class _Parser(FlaskParser):
         except RecursionError as exc:
             return self._handle_invalid_json_error(exc, req)
 
+    def pre_load(self, location_data, *, schema, req, location):  # noqa: ANN001, ANN201
+        if location in ("query", "querystring"):
+            _refuse_unknown_query(location_data, schema)
+        problems = dict(_text_problems(location_data))
+        if problems:
+            raise ValidationError({path: [why] for path, why in problems.items()})
+        return location_data
 
-# Every blueprint, including those written later, parses arguments with it.
-Blueprint.ARGUMENTS_PARSER = _Parser()
+
+def _refuse_unknown_query(args: Any, schema: Schema) -> None:
+    known = {f.data_key or name for name, f in schema.load_fields.items()}
+    unknown = [key for key in args if key not in known]
+    if unknown:
+        accepted = "、".join(sorted(known)) if known else "无"
+        raise ValidationError({key: [f"未知的查询参数（本接口可用：{accepted}）"] for key in unknown})
+
+
+def _text_problems(data: Any):  # noqa: ANN202
+    """(path, why) for each string in ``data`` that the text rule refuses, paths written as the
+    422 answer's ``fields`` name them (``filter.all[0].value``). Iterative: a body nested as deep
+    as the JSON decoder allows must not overflow the stack here."""
+    if hasattr(data, "items") and hasattr(data, "getlist"):  # query string or form: a MultiDict
+        data = {key: data.getlist(key) if len(data.getlist(key)) > 1 else data.get(key) for key in data}
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if why := text_rule.problem(value):
+                yield path or "_schema", why
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and (why := text_rule.problem(key)):
+                    yield (f"{path}." if path else "") + ascii(key)[1:-1], "字段名" + why
+                    continue
+                stack.append(((f"{path}.{key}" if path else str(key)), item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
+        elif getattr(value, "filename", None):  # an upload: its name is text too
+            if why := text_rule.problem(value.filename):
+                yield path or "file", "文件名" + why
+
+
+class NoQueryArgs(Schema):
+    """The query string of an operation that takes none: any parameter is refused."""
+
+
+_BODY_LOCATIONS = ("json", "form", "files", "json_or_form")
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """Every blueprint of the API (the one customisation point, as flask-smorest suggests).
+
+    At registration each operation is given what the whole API promises, so no route has to
+    remember it: its query string is parsed even when it declares no parameters (so an unknown
+    one is refused), and its error answers are documented as ``Error`` under the statuses it
+    can really give — 401 and 403 unless it is public (``security=[]``: no or insufficient
+    identity, a missing CSRF token), 404 on a
+    path with an id, 400 and 413 with a body, 409 on a write (a unique key or a concurrent
+    change at commit), 422 with any argument. An operation adds its own with :meth:`errors`
+    (a 404 for an id in the body, 429 …). There is no catch-all ``default`` response: the
+    status-code conformance test then proves that nothing answers a status the document does
+    not name.
+    """
+
+    ARGUMENTS_PARSER = _Parser()
+
+    @staticmethod
+    def errors(*statuses: int):  # noqa: ANN205
+        """Document further error statuses of an operation (each answered as ``Error``)."""
+
+        def decorator(func):  # noqa: ANN001, ANN202
+            _document_errors(func, statuses)
+            return func
+
+        return decorator
+
+    def add_url_rule(self, rule, endpoint=None, view_func=None, provide_automatic_options=None, **options):  # noqa: ANN001, ANN201
+        if isinstance(view_func, type(MethodView)):
+            for method in self.HTTP_METHODS:
+                if method in (view_func.methods or ()):
+                    name = method.lower()
+                    setattr(view_func, name, self._operation(getattr(view_func, name), rule, method))
+        return super().add_url_rule(rule, endpoint, view_func, provide_automatic_options, **options)
+
+    def _operation(self, func: Any, rule: str, method: str) -> Any:
+        declared = getattr(func, "_apidoc", {}).get("arguments", {}).get("parameters", [])
+        locations = {p["in"] for p in declared if isinstance(p, dict)}
+        if not locations & {"query", "querystring"}:
+            func = self.arguments(NoQueryArgs, location="query", as_kwargs=True)(func)
+        public = func._apidoc.get("manual_doc", {}).get("security") == []
+        statuses = [] if public else [401, 403]
+        if "<" in rule:
+            statuses.append(404)
+        if locations & set(_BODY_LOCATIONS):
+            statuses += [400, 413]
+        if method in _WRITES:
+            statuses.append(409)
+        _document_errors(func, statuses)
+        return func
+
+
+def _document_errors(func: Any, statuses: Any) -> None:
+    doc = func.__dict__.setdefault("_apidoc", {})
+    responses = doc.setdefault("response", {}).setdefault("responses", {})
+    for status in statuses:
+        responses.setdefault(status, [HTTPStatus(status).name])
+
+
+class UnionApi(Api):
+    """flask-smorest's Api with our error shape in the document, and no catch-all response."""
+
+    ERROR_SCHEMA = None  # set below, once ErrorSchema exists
+    DEFAULT_ERROR_RESPONSE_NAME = None
 
 
 # ---- runtime ---------------------------------------------------------------------------
@@ -144,10 +269,19 @@ class PageArgs(Schema):
 
 
 class ErrorSchema(Schema):
-    status = fields.Integer()
-    code = fields.String(metadata={"description": "稳定的错误代码"})
-    message = fields.String(metadata={"description": "中文错误信息"})
-    fields_ = fields.Dict(data_key="fields", metadata={"description": "字段 → 错误信息"})
+    """Every error answer of the API (see :func:`server.errors.error_response`)."""
+
+    class Meta:
+        name = "Error"
+
+    status = fields.Integer(required=True, metadata={"description": "HTTP 状态码"})
+    code = fields.String(required=True, metadata={"description": "稳定的错误代码，如 validation_error"})
+    message = fields.String(required=True, metadata={"description": "中文错误信息"})
+    fields_ = fields.Dict(keys=fields.String(), values=fields.String(), data_key="fields",
+                          metadata={"description": "字段 → 错误信息（校验错误时）"})
+
+
+UnionApi.ERROR_SCHEMA = ErrorSchema
 
 
 def page_schema(item: type[Schema], name: str) -> type[Schema]:

@@ -6,14 +6,13 @@ import os
 
 from flask import send_file
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema
 from marshmallow import fields as mf
 
 from server.auth import current_identity
 from server.domain import exports
 from server.domain.errors import Conflict, NotFound
-from server.routes.common import PageArgs, db_session, page_of
+from server.routes.common import Blueprint, PageArgs, db_session, page_of
 from server.routes.stats import XLSX, ExportOut, exports_dir
 
 blp = Blueprint("exports", __name__, url_prefix="/api/v1/exports", description="导出任务")
@@ -47,6 +46,7 @@ class ExportItem(MethodView):
 
 @blp.route("/<int:export_id>/download")
 class ExportDownload(MethodView):
+    @blp.errors(409, 410)
     @blp.response(200, {"type": "string", "format": "binary"}, content_type=XLSX)
     def get(self, export_id):
         """下载导出文件（仅发起人）"""

@@ -13,7 +13,6 @@ from urllib.parse import quote
 
 from flask import Response
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from server.auth import current_identity, require, require_identity
@@ -22,7 +21,7 @@ from server.domain.errors import Invalid, NotFound
 from server.domain.members import form_pdf, registry
 from server.domain.roles import Identity
 from server.models import Member
-from server.routes.common import db_session
+from server.routes.common import Blueprint, db_session
 from server.routes.members import MemberListArgs
 from server.timeutil import local_today
 
@@ -142,6 +141,7 @@ class MemberForms(MethodView):
 @blp.route("/me/registration-form.pdf")
 class MyForm(MethodView):
     @blp.doc(tags=["小程序", "members"])
+    @blp.errors(404)
     @blp.response(200, PDF, content_type="application/pdf", description="一页 A4 的 PDF")
     def get(self):
         """打印本人的会员登记表（PDF）"""

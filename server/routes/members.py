@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from flask import jsonify, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from server.auth import current_identity, require
 from server.domain import fields as cat
 from server.domain.errors import DomainError
 from server.domain.members import registry
-from server.routes.common import LocalDateTime, PageArgs, db_session, id_field, page_of, page_schema
+from server.routes.common import (
+    Blueprint,
+    LocalDateTime,
+    PageArgs,
+    db_session,
+    id_field,
+    page_of,
+    page_schema,
+)
 
 blp = Blueprint("members", __name__, url_prefix="/api/v1", description="会员信息")
 MINIPROGRAM = ["小程序", "members"]

@@ -7,7 +7,6 @@ import io
 
 from flask import current_app, jsonify, request, send_file
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from server.auth import current_identity, require
@@ -15,7 +14,7 @@ from server.config import DEFAULTS
 from server.domain import sub_unions
 from server.domain.members import excel, importer, imports
 from server.models import MemberImport
-from server.routes.common import JobOut, config, db_session, runtime
+from server.routes.common import Blueprint, JobOut, config, db_session, runtime
 
 blp = Blueprint("members_import", __name__, url_prefix="/api/v1", description="会员批量导入（Excel）")
 

@@ -7,14 +7,13 @@ import os
 
 from flask import current_app, jsonify, send_file
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, validate
 from marshmallow import fields as mf
 
 from server.auth import current_identity, require
 from server.domain import exports, stats
 from server.domain import query as ql
-from server.routes.common import MAX_PAGE, JobOut, LocalDateTime, db_session, runtime
+from server.routes.common import MAX_PAGE, Blueprint, JobOut, LocalDateTime, db_session, runtime
 
 blp = Blueprint("stats", __name__, url_prefix="/api/v1/stats", description="统计与导出（万能查询）")
 

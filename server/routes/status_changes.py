@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from server.auth import current_identity, require_identity
+from server.auth import current_identity
 from server.domain.members import registry
 from server.domain.workflows import status_changes as wf
 from server.domain.workflows.common import membership_events, names
 from server.models import Member
-from server.routes.common import LocalDateTime, PageArgs, db_session, id_field, page_of, page_schema
+from server.routes.common import (
+    Blueprint,
+    LocalDateTime,
+    PageArgs,
+    db_session,
+    id_field,
+    page_of,
+    page_schema,
+)
 
 blp = Blueprint("status_changes", __name__, url_prefix="/api/v1", description="会员状态变更与会籍记录")
 
@@ -83,11 +90,6 @@ def render(sc) -> dict:  # noqa: ANN001
     }
 
 
-def _load(change_id: int):  # noqa: ANN202
-    require_identity()  # 401 before anything is looked up
-    return wf.get(db_session(), change_id)
-
-
 @blp.route("/status-changes")
 class StatusChanges(MethodView):
     @blp.arguments(StatusChangeListArgs, location="query")
@@ -98,6 +100,7 @@ class StatusChanges(MethodView):
                                 member_id=args["member_id"], page=args["page"], page_size=args["page_size"])
         return page_of(total, [render(sc) for sc in rows], args)
 
+    @blp.errors(404)
     @blp.arguments(StatusChangeIn)
     @blp.response(201, StatusChangeOut)
     def post(self, data):
@@ -119,7 +122,7 @@ class StatusChangeApprove(MethodView):
     @blp.response(200, StatusChangeOut)
     def post(self, change_id):
         """校工会审批通过：人员状态与会籍状态随之变更（退休者转入离退休分工会），记入会籍记录"""
-        return render(wf.approve(db_session(), current_identity(), _load(change_id),
+        return render(wf.approve(db_session(), current_identity(), change_id,
                                  retirees_code=current_app.config.get("RETIREES_SUB_UNION_CODE")))
 
 
@@ -129,7 +132,7 @@ class StatusChangeReject(MethodView):
     @blp.response(200, StatusChangeOut)
     def post(self, data, change_id):
         """校工会驳回，须填写原因"""
-        return render(wf.reject(db_session(), current_identity(), _load(change_id), data["reason"]))
+        return render(wf.reject(db_session(), current_identity(), change_id, data["reason"]))
 
 
 @blp.route("/status-changes/<int:change_id>/cancel")
@@ -137,7 +140,7 @@ class StatusChangeCancel(MethodView):
     @blp.response(200, StatusChangeOut)
     def post(self, change_id):
         """取消（申请人或校工会，审批之前）"""
-        return render(wf.cancel(db_session(), current_identity(), _load(change_id)))
+        return render(wf.cancel(db_session(), current_identity(), change_id))
 
 
 @blp.route("/members/<int:member_id>/membership-events")

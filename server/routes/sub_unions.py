@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from server.auth import current_identity, require, require_identity
 from server.domain import sub_unions
-from server.routes.common import LocalDateTime, db_session
+from server.routes.common import Blueprint, LocalDateTime, db_session
 
 blp = Blueprint("sub_unions", __name__, url_prefix="/api/v1/sub-unions", description="分工会")
 

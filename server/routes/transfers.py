@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from server.auth import current_identity, require_identity
+from server.auth import current_identity
 from server.domain.members import registry
 from server.domain.workflows import transfers as wf
 from server.domain.workflows.common import names
 from server.models import Member
-from server.routes.common import LocalDateTime, PageArgs, db_session, id_field, page_of, page_schema
+from server.routes.common import (
+    Blueprint,
+    LocalDateTime,
+    PageArgs,
+    db_session,
+    id_field,
+    page_of,
+    page_schema,
+)
 
 blp = Blueprint("transfers", __name__, url_prefix="/api/v1", description="转会")
 MINIPROGRAM = ["小程序", "transfers"]
@@ -81,11 +88,6 @@ def render(t) -> dict:  # noqa: ANN001
     }
 
 
-def _load(transfer_id: int):  # noqa: ANN202
-    require_identity()  # 401 before anything is looked up
-    return wf.get(db_session(), transfer_id)
-
-
 @blp.route("/transfers")
 class Transfers(MethodView):
     @blp.arguments(TransferListArgs, location="query")
@@ -97,6 +99,7 @@ class Transfers(MethodView):
         return page_of(total, [render(t) for t in rows], args)
 
     @blp.doc(tags=MINIPROGRAM)
+    @blp.errors(404)
     @blp.arguments(TransferIn)
     @blp.response(201, TransferOut)
     def post(self, data):
@@ -119,7 +122,7 @@ class TransferApprove(MethodView):
     @blp.response(200, TransferOut)
     def post(self, transfer_id):
         """审批：待转出分工会审批时由转出分工会主席，待校工会审批时由校工会"""
-        return render(wf.approve(db_session(), current_identity(), _load(transfer_id)))
+        return render(wf.approve(db_session(), current_identity(), transfer_id))
 
 
 @blp.route("/transfers/<int:transfer_id>/accept")
@@ -127,7 +130,7 @@ class TransferAccept(MethodView):
     @blp.response(200, TransferOut)
     def post(self, transfer_id):
         """转入分工会主席接收：会员在同一事务中转入本分工会"""
-        return render(wf.accept(db_session(), current_identity(), _load(transfer_id)))
+        return render(wf.accept(db_session(), current_identity(), transfer_id))
 
 
 @blp.route("/transfers/<int:transfer_id>/reject")
@@ -136,7 +139,7 @@ class TransferReject(MethodView):
     @blp.response(200, TransferOut)
     def post(self, data, transfer_id):
         """驳回（当前步骤的审批人，或校工会），须填写原因"""
-        return render(wf.reject(db_session(), current_identity(), _load(transfer_id), data["reason"]))
+        return render(wf.reject(db_session(), current_identity(), transfer_id, data["reason"]))
 
 
 @blp.route("/transfers/<int:transfer_id>/cancel")
@@ -145,7 +148,7 @@ class TransferCancel(MethodView):
     @blp.response(200, TransferOut)
     def post(self, transfer_id):
         """取消（申请人或校工会，转入分工会接收之前）"""
-        return render(wf.cancel(db_session(), current_identity(), _load(transfer_id)))
+        return render(wf.cancel(db_session(), current_identity(), transfer_id))
 
 
 @blp.route("/me/transfers")

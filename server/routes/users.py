@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from server.auth import current_identity as identity
 from server.auth import require
 from server.domain import accounts
 from server.domain.roles import ROLES
-from server.routes.common import LocalDateTime, PageArgs, config, db_session, id_field, page_of, page_schema
+from server.routes.common import (
+    Blueprint,
+    LocalDateTime,
+    PageArgs,
+    config,
+    db_session,
+    id_field,
+    page_of,
+    page_schema,
+)
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1", description="账号与角色（超级管理员）")
 

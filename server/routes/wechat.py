@@ -6,14 +6,13 @@ import re
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from server.auth import client_address, require, require_identity
 from server.domain import identity as identities
 from server.domain.errors import DomainError, Forbidden, NotFound, TooManyRequests, Unauthorized
 from server.models import Member
-from server.routes.common import LocalDateTime, config, db_session, runtime
+from server.routes.common import Blueprint, LocalDateTime, config, db_session, runtime
 from server.wechat import WechatError
 
 blp = Blueprint("wechat", __name__, url_prefix="/api/v1", description="微信小程序登录与会员绑定")
@@ -100,6 +99,7 @@ def _openid_for(code: str) -> tuple[str, str | None, bool]:
 @blp.route("/auth/wechat/login")
 class WechatLogin(MethodView):
     @blp.doc(tags=TAGS, security=[])
+    @blp.errors(401, 403, 429, 502, 503)
     @blp.arguments(WechatLoginIn)
     @blp.response(200, WechatLoginOut)
     def post(self, data):
@@ -123,6 +123,7 @@ def _limiter() -> identities.BindLimiter:
 @blp.route("/auth/wechat/bind")
 class WechatBind(MethodView):
     @blp.doc(tags=TAGS)
+    @blp.errors(429)
     @blp.arguments(BindIn)
     @blp.response(200, WechatLoginOut)
     def post(self, data):

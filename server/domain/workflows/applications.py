@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session
 
 from server.domain import audit
 from server.domain import fields as cat
-from server.domain.errors import Conflict, Forbidden, Invalid, NotFound
+from server.domain.errors import Conflict, Forbidden, Invalid
 from server.domain.members import registry
 from server.domain.members.validation import clean, labelled
 from server.domain.roles import Identity, require
 from server.domain.workflows import events, numbering
-from server.domain.workflows.common import clean_reason, record_event, require_any, transition
+from server.domain.workflows.common import act_on, allowed, clean_reason, record_event, transition
 from server.models import Application, Member, RoleBinding, SubUnion, User
 from server.timeutil import local_today, utcnow
 
@@ -152,10 +152,10 @@ def create(session: Session, identity: Identity | None, raw: dict[str, Any], *, 
     return app
 
 
-def edit(session: Session, identity: Identity | None, app: Application, raw: dict[str, Any], *,
+def edit(session: Session, identity: Identity | None, app_id: int, raw: dict[str, Any], *,
          submit: bool) -> Application:
     """The applicant changes a draft (values merge into what was saved) and may submit it."""
-    _own(identity, app, "修改")
+    app = _own(session, identity, app_id, "修改")
     _check_state(app, ("draft",), "修改")
     _check_applicant(session, identity)
     cleaned = _clean(session, {**(app.values or {}), **raw}, complete=submit)
@@ -173,8 +173,8 @@ def edit(session: Session, identity: Identity | None, app: Application, raw: dic
     return app
 
 
-def withdraw(session: Session, identity: Identity | None, app: Application) -> Application:
-    _own(identity, app, "撤回")
+def withdraw(session: Session, identity: Identity | None, app_id: int) -> Application:
+    app = _own(session, identity, app_id, "撤回")
     _check_state(app, OPEN, "撤回", "withdrawn")
     transition(session, Application, app, OPEN,
                {"status": "withdrawn", "open_user_id": None, "open_id_number": None},
@@ -185,14 +185,12 @@ def withdraw(session: Session, identity: Identity | None, app: Application) -> A
     return app
 
 
-def _own(identity: Identity | None, app: Application, action: str) -> None:
-    if identity is None:
-        require(identity, "self.read")  # 401
+def _own(session: Session, identity: Identity | None, app_id: int, action: str) -> Application:
+    """The applicant's own application; a reviewer who can see it is told it is not theirs."""
+    app = _load(session, identity, app_id)
     if app.applicant_user_id != identity.user_id:
-        if app.status == "draft":
-            raise NotFound("入会申请不存在")
-        require(identity, "applications.read", app.sub_union_id, scoped=True)
         raise Forbidden(f"只有申请人本人可以{action}入会申请")
+    return app
 
 
 def mine(session: Session, identity: Identity | None) -> list[Application]:
@@ -205,25 +203,18 @@ def mine(session: Session, identity: Identity | None) -> list[Application]:
 # ---- reading and the review queues ------------------------------------------------------------
 
 
-def get(session: Session, app_id: int) -> Application:
-    app = session.get(Application, app_id)
-    if app is None:
-        raise NotFound("入会申请不存在")
-    return app
+def visible(identity: Identity, app: Application) -> bool:
+    """The applicant sees their own; reviewers see submitted ones within scope (never drafts)."""
+    return app.applicant_user_id == identity.user_id or (
+        app.status != "draft" and allowed(identity, "applications.read", app.sub_union_id))
+
+
+def _load(session: Session, identity: Identity | None, app_id: int, *may: str) -> Application:
+    return act_on(session, identity, Application, app_id, may=may, visible=visible, missing="入会申请不存在")
 
 
 def get_readable(session: Session, identity: Identity | None, app_id: int) -> Application:
-    """The applicant sees their own; reviewers see submitted ones within scope (never drafts)."""
-    if identity is None:
-        require(identity, "applications.read")  # 401
-    app = get(session, app_id)
-    if app.applicant_user_id == identity.user_id:
-        return app
-    require(identity, "applications.read")
-    if app.status == "draft":
-        raise NotFound("入会申请不存在")
-    require(identity, "applications.read", app.sub_union_id, scoped=True)
-    return app
+    return _load(session, identity, app_id)
 
 
 def review_queue(session: Session, identity: Identity | None, *, status: str | None, sub_union_id: int | None,
@@ -250,8 +241,10 @@ def can_see_sensitive(identity: Identity, app: Application) -> bool:
 # ---- reviewing ---------------------------------------------------------------------------------
 
 
-def confirm(session: Session, identity: Identity | None, app: Application) -> Application:
-    require(identity, "applications.confirm", app.sub_union_id, scoped=True)
+def confirm(session: Session, identity: Identity | None, app_id: int) -> Application:
+    app = _load(session, identity, app_id, "applications.confirm")
+    if not allowed(identity, "applications.confirm", app.sub_union_id):
+        raise Forbidden("只有申请人所选分工会可以确认入会申请")
     _check_state(app, ("submitted",), "确认", "confirmed")
     transition(session, Application, app, ("submitted",),
                {"status": "confirmed", "confirmed_by": identity.user_id, "confirmed_at": utcnow()},
@@ -262,13 +255,13 @@ def confirm(session: Session, identity: Identity | None, app: Application) -> Ap
     return app
 
 
-def reject(session: Session, identity: Identity | None, app: Application, reason: Any) -> Application:
+def reject(session: Session, identity: Identity | None, app_id: int, reason: Any) -> Application:
     """At 待分工会确认 by the sub-union (or the school union); at 待校工会审批 by the school union."""
-    options = [("applications.approve", app.sub_union_id)]
-    if app.status in ("submitted", "draft"):
-        options.insert(0, ("applications.confirm", app.sub_union_id))
-    require_any(identity, options)
+    app = _load(session, identity, app_id, "applications.confirm", "applications.approve")
     _check_state(app, IN_REVIEW, "驳回", "rejected")
+    if not allowed(identity, "applications.approve", app.sub_union_id) and not (
+            app.status == "submitted" and allowed(identity, "applications.confirm", app.sub_union_id)):
+        raise Forbidden("待校工会审批的入会申请只能由校工会驳回")
     text = clean_reason(reason)
     before = app.status
     transition(session, Application, app, (before,),
@@ -282,9 +275,11 @@ def reject(session: Session, identity: Identity | None, app: Application, reason
     return app
 
 
-def approve(session: Session, identity: Identity | None, app: Application) -> Application:
+def approve(session: Session, identity: Identity | None, app_id: int) -> Application:
     """The school union approves: the member record is created (or a 退会 record reactivated)."""
-    require(identity, "applications.approve", app.sub_union_id, scoped=True)
+    app = _load(session, identity, app_id, "applications.approve")
+    if not allowed(identity, "applications.approve", app.sub_union_id):
+        raise Forbidden("当前账号不能审批这份入会申请")
     _check_state(app, ("confirmed",), "审批", "approved")
     now, today = utcnow(), local_today()
     # First the state, so that of two reviewers approving at once exactly one goes on.

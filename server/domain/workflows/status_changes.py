@@ -24,12 +24,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.domain import audit
-from server.domain.errors import Conflict, Invalid, NotFound
+from server.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from server.domain.members import registry
 from server.domain.members.validation import parse_date
 from server.domain.roles import Identity, require
 from server.domain.workflows import events
-from server.domain.workflows.common import clean_reason, record_event, require_any, transition, user_of_member
+from server.domain.workflows.common import (
+    act_on,
+    allowed,
+    clean_reason,
+    record_event,
+    transition,
+    user_of_member,
+)
 from server.domain.workflows.transfers import cancel_open_for_member
 from server.models import Member, StatusChange, SubUnion
 from server.timeutil import utcnow
@@ -51,13 +58,6 @@ LIVE_MEMBERSHIP = ("正常", "保留会籍", "转出")
 def _check_state(sc: StatusChange, allowed: tuple[str, ...], action: str) -> None:
     if sc.status not in allowed:
         raise Conflict(f"该状态变更申请当前状态为「{STATUS_LABELS[sc.status]}」，不能{action}", code="wrong_state")
-
-
-def get(session: Session, change_id: int) -> StatusChange:
-    sc = session.get(StatusChange, change_id)
-    if sc is None:
-        raise NotFound("状态变更申请不存在")
-    return sc
 
 
 def _check_applicable(member: Member, kind: str) -> None:
@@ -99,11 +99,17 @@ def request(session: Session, identity: Identity | None, *, member_id: int, kind
     return sc
 
 
+def visible(identity: Identity, sc: StatusChange) -> bool:
+    """Staff whose members.read covers the member's sub-union (the school union: every one)."""
+    return identity.user_id == sc.requested_by or allowed(identity, "members.read", sc.sub_union_id)
+
+
+def _load(session: Session, identity: Identity | None, change_id: int, *may: str) -> StatusChange:
+    return act_on(session, identity, StatusChange, change_id, may=may, visible=visible, missing="状态变更申请不存在")
+
+
 def get_readable(session: Session, identity: Identity | None, change_id: int) -> StatusChange:
-    require(identity, "members.read")
-    sc = get(session, change_id)
-    require(identity, "members.read", sc.sub_union_id, scoped=True)
-    return sc
+    return _load(session, identity, change_id, "members.read")
 
 
 def search(session: Session, identity: Identity | None, *, status: str | None, member_id: int | None,
@@ -130,9 +136,9 @@ def retirees_sub_union(session: Session, code: str | None) -> int | None:
     return session.scalar(select(SubUnion.id).where(SubUnion.is_retirees.is_(True)).order_by(SubUnion.id).limit(1))
 
 
-def approve(session: Session, identity: Identity | None, sc: StatusChange, *,
+def approve(session: Session, identity: Identity | None, change_id: int, *,
             retirees_code: str | None = None) -> StatusChange:
-    require(identity, "status_changes.approve", sc.sub_union_id, scoped=True)
+    sc = _load(session, identity, change_id, "status_changes.approve")
     _check_state(sc, OPEN, "审批")
     transition(session, StatusChange, sc, OPEN,
                {"status": "approved", "decided_by": identity.user_id, "decided_at": utcnow(), "open_member_id": None},
@@ -162,8 +168,8 @@ def approve(session: Session, identity: Identity | None, sc: StatusChange, *,
     return sc
 
 
-def reject(session: Session, identity: Identity | None, sc: StatusChange, reason: Any) -> StatusChange:
-    require(identity, "status_changes.approve", sc.sub_union_id, scoped=True)
+def reject(session: Session, identity: Identity | None, change_id: int, reason: Any) -> StatusChange:
+    sc = _load(session, identity, change_id, "status_changes.approve")
     _check_state(sc, OPEN, "驳回")
     text = clean_reason(reason)
     transition(session, StatusChange, sc, OPEN,
@@ -176,9 +182,10 @@ def reject(session: Session, identity: Identity | None, sc: StatusChange, reason
     return sc
 
 
-def cancel(session: Session, identity: Identity | None, sc: StatusChange) -> StatusChange:
-    if identity is None or identity.user_id != sc.requested_by:
-        require_any(identity, [("status_changes.approve", sc.sub_union_id)])
+def cancel(session: Session, identity: Identity | None, change_id: int) -> StatusChange:
+    sc = _load(session, identity, change_id, "status_changes.request", "status_changes.approve")
+    if identity.user_id != sc.requested_by and not allowed(identity, "status_changes.approve", sc.sub_union_id):
+        raise Forbidden("只有申请人或校工会可以取消状态变更申请")
     _check_state(sc, OPEN, "取消")
     transition(session, StatusChange, sc, OPEN, {"status": "cancelled", "open_member_id": None,
                                                  "decided_by": identity.user_id, "decided_at": utcnow()},

@@ -21,10 +21,17 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from server.domain import audit
-from server.domain.errors import Conflict, Invalid, NotFound
+from server.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from server.domain.roles import Identity, require
 from server.domain.workflows import events
-from server.domain.workflows.common import clean_reason, record_event, require_any, transition, user_of_member
+from server.domain.workflows.common import (
+    act_on,
+    allowed,
+    clean_reason,
+    record_event,
+    transition,
+    user_of_member,
+)
 from server.models import Member, SubUnion, Transfer
 from server.timeutil import local_today, utcnow
 
@@ -43,13 +50,6 @@ def _state_error(t: Transfer, action: str) -> str:
 def _check_state(t: Transfer, allowed: tuple[str, ...], action: str) -> None:
     if t.status not in allowed:
         raise Conflict(_state_error(t, action), code="wrong_state")
-
-
-def get(session: Session, transfer_id: int) -> Transfer:
-    t = session.get(Transfer, transfer_id)
-    if t is None:
-        raise NotFound("转会申请不存在")
-    return t
 
 
 # ---- requesting --------------------------------------------------------------------------
@@ -92,15 +92,19 @@ def request(session: Session, identity: Identity | None, *, member_id: int, to_s
 # ---- reading ------------------------------------------------------------------------------
 
 
-def get_readable(session: Session, identity: Identity | None, transfer_id: int) -> Transfer:
+def visible(identity: Identity, t: Transfer) -> bool:
     """The member themself, the requester, staff of either sub-union, the school union."""
-    if identity is None:
-        require(identity, "members.read")  # 401
-    t = get(session, transfer_id)
-    if identity.member_id == t.member_id or identity.user_id == t.requested_by:
-        return t
-    require_any(identity, [("members.read", t.from_sub_union_id), ("members.read", t.to_sub_union_id)])
-    return t
+    return (identity.member_id == t.member_id or identity.user_id == t.requested_by
+            or allowed(identity, "members.read", t.from_sub_union_id)
+            or allowed(identity, "members.read", t.to_sub_union_id))
+
+
+def _load(session: Session, identity: Identity | None, transfer_id: int, *may: str) -> Transfer:
+    return act_on(session, identity, Transfer, transfer_id, may=may, visible=visible, missing="转会申请不存在")
+
+
+def get_readable(session: Session, identity: Identity | None, transfer_id: int) -> Transfer:
+    return _load(session, identity, transfer_id)
 
 
 def search(session: Session, identity: Identity | None, *, status: str | None, member_id: int | None,
@@ -131,19 +135,21 @@ def mine(session: Session, identity: Identity | None) -> list[Transfer]:
 # ---- the three approvals ----------------------------------------------------------------------
 
 
-def approve(session: Session, identity: Identity | None, t: Transfer) -> Transfer:
+def approve(session: Session, identity: Identity | None, transfer_id: int) -> Transfer:
     """Step 1 (requested) by the out sub-union's chair; step 2 (out_approved) by the school union."""
+    t = _load(session, identity, transfer_id, "transfers.approve_out", "transfers.approve")
     if t.status == "requested":
-        require(identity, "transfers.approve_out", t.from_sub_union_id, scoped=True)
+        if not allowed(identity, "transfers.approve_out", t.from_sub_union_id):
+            raise Forbidden("待转出分工会审批：只有转出分工会主席可以审批")
         values = {"status": "out_approved", "out_approved_by": identity.user_id, "out_approved_at": utcnow()}
         event, action = "transfer.out_approved", "transfer.approve_out"
     elif t.status == "out_approved":
-        require(identity, "transfers.approve", t.from_sub_union_id, scoped=True)
+        if not allowed(identity, "transfers.approve", t.from_sub_union_id):
+            raise Forbidden("待校工会审批：只有校工会可以审批")
         values = {"status": "school_approved", "school_approved_by": identity.user_id,
                   "school_approved_at": utcnow()}
         event, action = "transfer.school_approved", "transfer.approve"
     else:
-        require_any(identity, [("transfers.approve_out", t.from_sub_union_id), ("transfers.approve", None)])
         raise Conflict(_state_error(t, "审批"), code="wrong_state")
     before = t.status
     transition(session, Transfer, t, (before,), values, "该转会申请已被他人处理，不能重复审批")
@@ -153,9 +159,11 @@ def approve(session: Session, identity: Identity | None, t: Transfer) -> Transfe
     return t
 
 
-def accept(session: Session, identity: Identity | None, t: Transfer) -> Transfer:
+def accept(session: Session, identity: Identity | None, transfer_id: int) -> Transfer:
     """The in sub-union accepts: the member moves, in the same transaction."""
-    require(identity, "transfers.accept", t.to_sub_union_id, scoped=True)
+    t = _load(session, identity, transfer_id, "transfers.accept")
+    if not allowed(identity, "transfers.accept", t.to_sub_union_id):
+        raise Forbidden("只有转入分工会主席可以接收")
     _check_state(t, ("school_approved",), "接收")
     now = utcnow()
     transition(session, Transfer, t, ("school_approved",),
@@ -193,9 +201,11 @@ def _step_permission(t: Transfer) -> tuple[str, int | None]:
     }.get(t.status, ("transfers.approve", None))
 
 
-def reject(session: Session, identity: Identity | None, t: Transfer, reason: Any) -> Transfer:
-    require_any(identity, [_step_permission(t), ("transfers.approve", None)])
+def reject(session: Session, identity: Identity | None, transfer_id: int, reason: Any) -> Transfer:
+    t = _load(session, identity, transfer_id, "transfers.approve_out", "transfers.approve", "transfers.accept")
     _check_state(t, OPEN, "驳回")
+    if not (allowed(identity, *_step_permission(t)) or allowed(identity, "transfers.approve", None)):
+        raise Forbidden(f"该转会申请{STATUS_LABELS[t.status]}，当前账号不能驳回")
     text = clean_reason(reason)
     before = t.status
     transition(session, Transfer, t, (before,),
@@ -209,11 +219,11 @@ def reject(session: Session, identity: Identity | None, t: Transfer, reason: Any
     return t
 
 
-def cancel(session: Session, identity: Identity | None, t: Transfer) -> Transfer:
+def cancel(session: Session, identity: Identity | None, transfer_id: int) -> Transfer:
     """The requester or the school union, before the in sub-union accepts."""
-    if identity is None or identity.user_id != t.requested_by:
-        get_readable(session, identity, t.id)  # 401 / 404 for those who cannot even see it
-        require(identity, "transfers.approve")  # 403: only the school union cancels others' requests
+    t = _load(session, identity, transfer_id)
+    if identity.user_id != t.requested_by and not allowed(identity, "transfers.approve", None):
+        raise Forbidden("只有申请人或校工会可以取消转会申请")
     _check_state(t, OPEN, "取消")
     before = t.status
     transition(session, Transfer, t, (before,),
