@@ -17,7 +17,7 @@ from server import config as config_mod
 from server import db as db_mod
 from server import errors
 from server import queue as queue_mod
-from server.domain.accounts import LoginThrottle
+from server.domain.login_throttle import LoginThrottle, ThrottleLimits
 from server.routes.common import UnionApi
 
 log = logging.getLogger(__name__)
@@ -107,10 +107,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     queue = queue_mod.JobQueue(cfg["REDIS_URL"], cfg["QUEUE_NAME"])
     db_mod.set_current(database)
     queue_mod.set_current(queue)
-    throttle = LoginThrottle(
-        queue.redis, cfg["REDIS_PREFIX"], cfg["LOGIN_FAILURE_WINDOW_SECONDS"],
-        cfg["LOGIN_MAX_FAILURES_PER_ACCOUNT"], cfg["LOGIN_MAX_FAILURES_PER_ADDRESS"],
-    )
+    throttle = LoginThrottle(queue.redis, cfg["REDIS_PREFIX"], ThrottleLimits(
+        account_per_hour=cfg["LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR"],
+        pair_failures=cfg["LOGIN_PAIR_MAX_FAILURES"],
+        pair_window=cfg["LOGIN_PAIR_WINDOW_SECONDS"],
+        pair_lock=cfg["LOGIN_PAIR_LOCK_SECONDS"],
+        address_usernames=cfg["LOGIN_ADDRESS_MAX_FAILING_USERNAMES"],
+        known_days=cfg["LOGIN_KNOWN_ADDRESS_DAYS"],
+    ))
     app.extensions["union"] = Runtime(database, queue, throttle)
 
     from server.routes.common import IdConverter

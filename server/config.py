@@ -21,9 +21,14 @@ DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": None,  # None outside production: generated once and kept in instance/
     "TOKEN_TTL_HOURS": 12,
     "PASSWORD_HASH_METHOD": "scrypt",
-    "LOGIN_FAILURE_WINDOW_SECONDS": 900,
-    "LOGIN_MAX_FAILURES_PER_ACCOUNT": 5,
-    "LOGIN_MAX_FAILURES_PER_ADDRESS": 20,
+    # sign-in throttling (issue 12, server/domain/login_throttle.py): every limit falls on the
+    # failing username and network, never on the owner at a network they signed in from
+    "LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR": 20,  # per username, all networks together
+    "LOGIN_PAIR_MAX_FAILURES": 5,  # per (username, network) within the window: then that pair is locked
+    "LOGIN_PAIR_WINDOW_SECONDS": 900,
+    "LOGIN_PAIR_LOCK_SECONDS": 900,  # the first lock; each further one within a day lasts twice as long
+    "LOGIN_ADDRESS_MAX_FAILING_USERNAMES": 10,  # once reached, a failure from that network locks its pair at once
+    "LOGIN_KNOWN_ADDRESS_DAYS": 30,  # networks the account signed in from stay open when its budget is spent
     "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
     "TRUST_PROXY_HOPS": 0,  # set to 1 behind one reverse proxy so X-Forwarded-For is honoured
     "SQL_ECHO": False,
@@ -54,9 +59,12 @@ DEFAULTS: dict[str, Any] = {
 
 _INT_KEYS = (
     "TOKEN_TTL_HOURS",
-    "LOGIN_FAILURE_WINDOW_SECONDS",
-    "LOGIN_MAX_FAILURES_PER_ACCOUNT",
-    "LOGIN_MAX_FAILURES_PER_ADDRESS",
+    "LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR",
+    "LOGIN_PAIR_MAX_FAILURES",
+    "LOGIN_PAIR_WINDOW_SECONDS",
+    "LOGIN_PAIR_LOCK_SECONDS",
+    "LOGIN_ADDRESS_MAX_FAILING_USERNAMES",
+    "LOGIN_KNOWN_ADDRESS_DAYS",
     "MAX_CONTENT_LENGTH",
     "TRUST_PROXY_HOPS",
     "EXPORT_RETENTION_DAYS",
@@ -67,6 +75,13 @@ _INT_KEYS = (
     "WECHAT_TIMEOUT_SECONDS",
     "WECHAT_BIND_MAX_TRIES_PER_HOUR",
 )
+
+# Settings that no longer exist: set, they would be silently ignored, so start refuses them.
+REMOVED = {
+    "LOGIN_MAX_FAILURES_PER_ACCOUNT": "UNION_LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR（每账号每小时）",
+    "LOGIN_MAX_FAILURES_PER_ADDRESS": "UNION_LOGIN_PAIR_MAX_FAILURES 与 UNION_LOGIN_ADDRESS_MAX_FAILING_USERNAMES",
+    "LOGIN_FAILURE_WINDOW_SECONDS": "UNION_LOGIN_PAIR_WINDOW_SECONDS",
+}
 
 
 class ConfigError(Exception):
@@ -92,6 +107,9 @@ def _fail(key: str, why: str) -> None:
 def _validate(cfg: dict[str, Any], instance_path: str) -> None:
     if cfg["ENV"] not in ("development", "test", "production"):
         _fail("ENV", f"应为 development、test 或 production，实际为 {cfg['ENV']!r}")
+    for key, instead in REMOVED.items():
+        if key in cfg:
+            _fail(key, f"已取消，请改用 {instead}（见 README 配置表）")
     for key in _INT_KEYS:
         try:
             cfg[key] = int(cfg[key])
@@ -99,6 +117,9 @@ def _validate(cfg: dict[str, Any], instance_path: str) -> None:
             _fail(key, f"应为整数，实际为 {cfg[key]!r}")
         if cfg[key] < 0 or (cfg[key] == 0 and key != "TRUST_PROXY_HOPS"):
             _fail(key, f"应为正整数，实际为 {cfg[key]!r}")
+    for key in ("LOGIN_PAIR_WINDOW_SECONDS", "LOGIN_PAIR_LOCK_SECONDS"):
+        if cfg[key] > 86400:
+            _fail(key, f"不能超过 86400（一天），实际为 {cfg[key]}")
     if isinstance(cfg["SQL_ECHO"], str):
         cfg["SQL_ECHO"] = cfg["SQL_ECHO"].lower() in ("1", "true", "yes")
 

@@ -149,54 +149,7 @@ def test_role_changes_apply_to_the_next_request_with_the_same_token(db, world, c
     assert clients["sub_staff"].get(ME).get_json()["roles"] == []
 
 
-# ---- rate limiting -----------------------------------------------------------------------
-
-
-def test_account_locked_after_five_failures_even_with_right_password(app, db, world, anon):
-    """Five misses on one account: the sixth attempt is refused before the password is looked
-    at, so a guesser cannot tell a hit from a miss; the client is told when to retry."""
-    limit = app.config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]
-    assert limit == 5
-    for _ in range(limit):
-        assert_error(login(anon, "chair", "wrong-pass1"), 401, "bad_credentials")
-
-    resp = login(anon, "chair")
-    body = assert_error(resp, 429, "too_many_requests")
-    assert "该账号" in body["message"]
-    retry_after = int(resp.headers["Retry-After"])
-    assert 0 < retry_after <= app.config["LOGIN_FAILURE_WINDOW_SECONDS"]
-
-    # Refused attempts issue nothing and add no further audit rows.
-    assert token_count(db, world.users["chair"]) == 1
-    assert len(audit_rows(db, "auth.login_failed")) == limit
-    assert audit_rows(db, "auth.login") == []
-    # The lock is per account: another account from the same address still signs in.
-    assert login(anon, "staff").status_code == 200
-
-
-def test_address_locked_after_twenty_failures_across_usernames(app, world, anon):
-    """Varying the username does not help a guesser: one address gets 20 misses in total."""
-    limit = app.config["LOGIN_MAX_FAILURES_PER_ADDRESS"]
-    assert limit == 20
-    for i in range(limit):
-        assert_error(login(anon, f"guess{i}", "wrong-pass1", address="10.9.8.7"), 401, "bad_credentials")
-
-    resp = login(anon, "chair", address="10.9.8.7")
-    body = assert_error(resp, 429, "too_many_requests")
-    assert "当前网络地址" in body["message"]
-    assert int(resp.headers["Retry-After"]) > 0
-    # Only that address is held back.
-    assert login(anon, "chair", address="10.9.8.8").status_code == 200
-
-
-def test_success_resets_the_account_counter(world, anon):
-    """Someone who mistypes now and then is never locked out by old misses."""
-    for _ in range(4):
-        assert login(anon, "chair", "wrong-pass1").status_code == 401
-    assert login(anon, "chair").status_code == 200
-    for _ in range(4):
-        assert login(anon, "chair", "wrong-pass1").status_code == 401
-    assert login(anon, "chair").status_code == 200
+# ---- rate limiting: see tests/test_login_throttle.py ------------------------------------------
 
 
 def test_rejected_input_does_not_count_as_a_failure(world, anon):

@@ -36,13 +36,18 @@ BAD_SETTINGS = [
     ({"DATABASE_URL": "mysql+pymysql:///union"}, "UNION_DATABASE_URL"),
     ({"TOKEN_TTL_HOURS": "abc"}, "UNION_TOKEN_TTL_HOURS"),
     ({"TOKEN_TTL_HOURS": "0"}, "UNION_TOKEN_TTL_HOURS"),
-    ({"LOGIN_MAX_FAILURES_PER_ACCOUNT": "-1"}, "UNION_LOGIN_MAX_FAILURES_PER_ACCOUNT"),
+    ({"LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR": "-1"}, "UNION_LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR"),
     ({"MAX_CONTENT_LENGTH": "20MB"}, "UNION_MAX_CONTENT_LENGTH"),
     ({"REDIS_URL": "http://x"}, "UNION_REDIS_URL"),
     ({"ENV": "staging"}, "UNION_ENV"),
     ({"ENV": "production", "REDIS_URL": "redis://127.0.0.1:6379/0"}, "UNION_SECRET_KEY"),
     ({"ENV": "production", "REDIS_URL": "redis://127.0.0.1:6379/0", "SECRET_KEY": "short"}, "UNION_SECRET_KEY"),
     ({"ENV": "production", "SECRET_KEY": "s" * 40}, "UNION_REDIS_URL"),
+    ({"LOGIN_PAIR_LOCK_SECONDS": "86401"}, "UNION_LOGIN_PAIR_LOCK_SECONDS"),
+    ({"LOGIN_KNOWN_ADDRESS_DAYS": "0"}, "UNION_LOGIN_KNOWN_ADDRESS_DAYS"),
+    # removed by issue 12: set, they would be ignored without a word
+    ({"LOGIN_MAX_FAILURES_PER_ADDRESS": "20"}, "UNION_LOGIN_MAX_FAILURES_PER_ADDRESS"),
+    ({"LOGIN_FAILURE_WINDOW_SECONDS": "900"}, "UNION_LOGIN_FAILURE_WINDOW_SECONDS"),
 ]
 
 
@@ -70,12 +75,14 @@ def test_bad_setting_from_environment_is_named_too(clean_env, tmp_path, settings
 def test_environment_settings_are_read_and_converted(clean_env, tmp_path):
     """UNION_* variables arrive as text and are converted; the caller's mapping wins over them."""
     clean_env.setenv("UNION_TOKEN_TTL_HOURS", "3")
-    clean_env.setenv("UNION_LOGIN_MAX_FAILURES_PER_ADDRESS", "7")
-    app = create_app({"INSTANCE_PATH": str(tmp_path / "instance"), "LOGIN_MAX_FAILURES_PER_ADDRESS": 9})
+    clean_env.setenv("UNION_LOGIN_PAIR_MAX_FAILURES", "7")
+    clean_env.setenv("UNION_LOGIN_KNOWN_ADDRESS_DAYS", "14")
+    app = create_app({"INSTANCE_PATH": str(tmp_path / "instance"), "LOGIN_PAIR_MAX_FAILURES": 9})
     try:
         assert app.config["TOKEN_TTL_HOURS"] == 3
-        assert app.config["LOGIN_MAX_FAILURES_PER_ADDRESS"] == 9
-        assert app.extensions["union"].throttle.limits["address"] == 9
+        assert app.config["LOGIN_PAIR_MAX_FAILURES"] == 9
+        limits = app.extensions["union"].throttle.limits
+        assert (limits.pair_failures, limits.known_days, limits.account_per_hour) == (9, 14, 20)
     finally:
         app.extensions["union"].db.engine.dispose()
 

@@ -1,8 +1,8 @@
 """Accounts, passwords, API tokens and sign-in.
 
 Tokens are random (256 bits) and only their SHA-256 is stored: a copy of the table lets no one
-sign in. Failed sign-ins are counted in Redis per account and per client address, so a guesser
-is slowed down whichever of the two it varies, across every web process.
+sign in. Failed sign-ins are throttled in Redis by :mod:`server.domain.login_throttle`, whose
+limits fall on the failing username and network, never on the owner at their own network.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from server.db import plain_rows
 from server.domain import audit
 from server.domain.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized
+from server.domain.login_throttle import LoginThrottle, Refusal
 from server.domain.roles import ROLES, Binding, Identity, validate_binding
 from server.models import ApiToken, Member, RoleBinding, SubUnion, User
 from server.timeutil import utcnow
@@ -38,6 +39,13 @@ class LoginFailed(Unauthorized):
     keep_changes = True
 
 
+class LoginThrottled(TooManyRequests):
+    """A sign-in refused by the throttle: 429 with Retry-After; its audit row is kept."""
+
+    code = "login_rate_limited"
+    keep_changes = True
+
+
 def hash_token(plain: str) -> str:
     return hashlib.sha256(plain.encode()).hexdigest()
 
@@ -50,41 +58,6 @@ def check_password_policy(password: str) -> str | None:
     if not (re.search(r"[A-Za-z]", password) and re.search(r"\d", password)):
         return "密码须同时包含字母和数字"
     return None
-
-
-class LoginThrottle:
-    """Counts failed sign-ins in Redis over a sliding window of fixed length."""
-
-    def __init__(self, redis: Any, prefix: str, window: int, per_account: int, per_address: int):
-        self.redis = redis
-        self.prefix = prefix
-        self.window = window
-        self.limits = {"account": per_account, "address": per_address}
-
-    def _keys(self, username: str, address: str | None) -> dict[str, str]:
-        keys = {"account": f"{self.prefix}login-fail:account:{username.lower()}"}
-        if address:
-            keys["address"] = f"{self.prefix}login-fail:address:{address}"
-        return keys
-
-    def check(self, username: str, address: str | None) -> None:
-        for kind, key in self._keys(username, address).items():
-            count = int(self.redis.get(key) or 0)
-            if count >= self.limits[kind]:
-                ttl = max(int(self.redis.ttl(key) or 0), 1)
-                minutes = (ttl + 59) // 60
-                who = "该账号" if kind == "account" else "当前网络地址"
-                raise TooManyRequests(f"{who}登录失败次数过多，请 {minutes} 分钟后再试", retry_after=ttl)
-
-    def fail(self, username: str, address: str | None) -> None:
-        for key in self._keys(username, address).values():
-            pipe = self.redis.pipeline()
-            pipe.incr(key)
-            pipe.expire(key, self.window, nx=True)
-            pipe.execute()
-
-    def succeed(self, username: str) -> None:
-        self.redis.delete(self._keys(username, None)["account"])
 
 
 @dataclass
@@ -113,18 +86,28 @@ def login(session: Session, throttle: LoginThrottle, username: str, password: st
     # Usernames are stored in lower case: MariaDB compares case-insensitively, SQLite does
     # not, and one account must not sign in as "CHAIR" on one backend only.
     username = username.strip().lower()
-    throttle.check(username, address)
+    attempt = throttle.admit(username, address)
+    if isinstance(attempt, Refusal):
+        # The same one-column lookup whether the account exists or not, and no password check.
+        user_id = session.scalar(select(User.id).where(User.username == username))
+        audit.record(
+            session, None, "auth.login_throttled", object_type="user", object_id=user_id,
+            new={"username": username[:64], "limit": attempt.limit, "retry_after": attempt.retry_after,
+                 **({"cause": attempt.cause} if attempt.cause else {})},
+            address=address, actor_name=username[:64],
+        )
+        raise LoginThrottled(attempt.message, retry_after=attempt.retry_after)
     user = session.scalar(select(User).where(User.username == username))
     ok = check_password_hash(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
     if not (user and user.is_active and user.password_hash and ok):
-        throttle.fail(username, address)
+        throttle.fail(attempt)
         audit.record(
             session, None, "auth.login_failed", object_type="user",
             object_id=user.id if user else None, new={"username": username[:64]},
             address=address, actor_name=username[:64],
         )
         raise LoginFailed("用户名或密码错误")
-    throttle.succeed(username)
+    throttle.succeed(attempt)
     user.last_login_at = utcnow()
     issued = issue_token(session, user, ttl_hours, address=address)
     audit.record(session, identity_of(user, address=address), "auth.login", object_type="user",

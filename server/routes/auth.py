@@ -74,7 +74,9 @@ class Login(MethodView):
     def post(self, data):
         """用户名密码登录（本地账号：初始化与演示用）
 
-        连续失败会按账号与来源地址分别限流（429）。
+        连续失败会限流（429，`code` 为 `login_rate_limited`，`Retry-After` 为秒数，`message` 说明何时再试）：
+        默认：同一账号在同一网络 15 分钟内错 5 次即锁定该账号在该网络的登录；每个账号所有网络合计每小时最多错 20 次，
+        此后只有该账号近期成功登录过的网络仍可登录。同一网络的其他账号不受影响。
         """
         user, issued = accounts.login(
             db_session(), runtime().throttle, data["username"], data["password"],
