@@ -57,6 +57,7 @@ class TokenProxy:
     def __init__(self, upstream: str):
         self.upstream = upstream
         self.substitute: str | None = None
+        self.replay = False  # send each token request twice and answer the second reply
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -83,6 +84,8 @@ class TokenProxy:
                 data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type")}
                 resp = requests.post(proxy.upstream + self.path, data=data, headers=headers, timeout=10)
+                if self.path == "/token" and proxy.replay:  # the code is spent: the provider's own refusal
+                    resp = requests.post(proxy.upstream + self.path, data=data, headers=headers, timeout=10)
                 body = resp.content
                 if self.path == "/token" and proxy.substitute and resp.status_code == 200:
                     token = resp.json()
@@ -255,7 +258,9 @@ def test_tampered_state_is_refused(oidc_app, db, world):  # noqa: ANN001
     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
     query["state"] = query["state"][:-2] + ("AA" if not query["state"].endswith("AA") else "BB")
     r = http.get(f"{oidc_app['base']}/sso/oidc/callback?{urlencode(query)}", allow_redirects=False, timeout=10)
-    assert r.status_code == 401 and r.json()["code"].startswith("oidc_"), r.text
+    assert r.status_code == 401 and r.json()["code"] == "oidc_mismatching_state", r.text
+    assert r.json()["message"] == ("OIDC 认证失败（mismatching_state）：登录请求已过期，或不是在本浏览器中从本站发起的，"
+                                   "请回到本站重新登录。")
     assert http.get(oidc_app["base"] + "/api/v1/auth/me", timeout=10).status_code == 401
 
 
@@ -295,9 +300,20 @@ def test_id_token_for_another_audience_is_refused(oidc_app, provider, db, world,
 
 
 def test_provider_error_is_a_clean_answer(oidc_app, db):  # noqa: ANN001
-    r = requests.get(oidc_app["base"] + "/sso/oidc/callback", params={"error": "access_denied", "state": "x"},
-                     allow_redirects=False, timeout=10)
+    # The provider's error_description is not shown: anyone can write one into a link to us.
+    r = requests.get(oidc_app["base"] + "/sso/oidc/callback", allow_redirects=False, timeout=10, params={
+        "error": "access_denied", "error_description": "access_denied: 请致电 400-000-0000 解锁", "state": "x"})
     assert r.status_code == 401 and r.json()["code"] == "oidc_denied"
+    assert r.json()["message"] == "OIDC 认证失败（access_denied）：统一身份认证没有授权本次登录（可能已取消或拒绝授权），请重新登录。"
+    r = requests.get(oidc_app["base"] + "/sso/oidc/callback", params={"error": "login_required"},
+                     allow_redirects=False, timeout=10)
+    assert r.json()["message"] == "OIDC 认证失败（login_required）：统一身份认证的登录已失效，请重新登录。"
+    r = requests.get(oidc_app["base"] + "/sso/oidc/callback", params={"error": "temporarily_unavailable_x"},
+                     allow_redirects=False, timeout=10)
+    assert r.json()["message"] == "OIDC 认证失败（temporarily_unavailable_x）：请重新登录；如仍失败，请联系管理员。"
+    r = requests.get(oidc_app["base"] + "/sso/oidc/callback", params={"error": "odd<b>请汇款</b>"},
+                     allow_redirects=False, timeout=10)
+    assert r.json()["message"] == "OIDC 认证失败（unknown_error）：请重新登录；如仍失败，请联系管理员。"
     r = requests.get(oidc_app["base"] + "/sso/oidc/callback", allow_redirects=False, timeout=10)
     assert r.status_code == 401 and r.json()["code"] == "oidc_bad_callback"
 
@@ -401,3 +417,15 @@ def test_prepared_account_claimed_by_another_subject_is_not_taken_over(opaque_ap
     row = db.scalar(select(AuditLog).where(AuditLog.action == "auth.sso_login_refused"))
     assert row.object_id == str(prepared.json["id"]) and row.new["subject"] == OPAQUE_SUB
 
+
+def test_a_spent_authorization_code_says_what_to_do(oidc_app, provider, db, world):  # noqa: ANN001
+    http, callback = _start(oidc_app)
+    provider["proxy"].replay = True  # the provider sees the code twice and refuses the second use
+    try:
+        r = http.get(callback, allow_redirects=False, timeout=10)
+    finally:
+        provider["proxy"].replay = False
+    assert r.status_code == 401, r.text
+    assert r.json()["code"] == "oidc_invalid_grant"
+    assert r.json()["message"] == "OIDC 认证失败（invalid_grant）：登录凭证已失效或已被使用，请重新登录。"
+    assert http.get(oidc_app["base"] + "/api/v1/auth/me", timeout=10).status_code == 401
