@@ -283,6 +283,7 @@ CREATE TABLE external_identities (
 	last_login_at DATETIME, 
 	CONSTRAINT pk_external_identities PRIMARY KEY (id), 
 	CONSTRAINT uq_external_identities_provider_subject UNIQUE (provider, subject), 
+	CONSTRAINT uq_external_identities_user_id_provider UNIQUE (user_id, provider), 
 	CONSTRAINT fk_external_identities_user_id_users FOREIGN KEY(user_id) REFERENCES users (id) ON DELETE CASCADE
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,13 +29,17 @@ PEER = Path(__file__).resolve().parent / "peers" / "cas" / "run.py"
 CAS_USER, CAS_PASSWORD = "20190001", "cas-pass-1"
 CAS_ATTRIBUTES = {"xm": "李文博", "dw": "计算机学院", "rylb": "专任教师", "mail": "liwb@example.edu.cn"}
 ATTRIBUTE_MAP = {"name": "xm", "department": "dw", "category": "rylb", "email": "mail"}
+# A CAS server whose user is a login name, with the 工号 (a letter in it) in an attribute.
+NETID, NETID_STAFF_NO = "liwenbo", "T2019001"
 
 
-@pytest.fixture(scope="module")
-def cas_server(tmp_path_factory):  # noqa: ANN001, ANN201
+@contextmanager
+def _cas_peer(tmp_path_factory, user: str, attributes: dict):  # noqa: ANN001, ANN202
+    """A django-cas-server knowing one user, and the port our app must be served on (the
+    service pattern names it)."""
     app_port, cas_port = free_port(), free_port()
     workdir = tmp_path_factory.mktemp("cas")
-    cfg = {"user": CAS_USER, "password": CAS_PASSWORD, "attributes": CAS_ATTRIBUTES,
+    cfg = {"user": user, "password": CAS_PASSWORD, "attributes": attributes,
            "service_pattern": rf"^http://127\.0\.0\.1:{app_port}/.*$"}
     log = open(workdir / "cas.log", "w")  # noqa: SIM115
     proc = subprocess.Popen([sys.executable, str(PEER), str(cas_port), str(workdir), json.dumps(cfg)],
@@ -51,10 +56,18 @@ def cas_server(tmp_path_factory):  # noqa: ANN001, ANN201
             proc.kill()
             pytest.fail("CAS server did not start: " + (workdir / "cas.log").read_text()[-2000:])
         time.sleep(0.3)
-    yield {"url": url, "app_port": app_port}
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
+    try:
+        yield {"url": url, "app_port": app_port, "user": user}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def cas_server(tmp_path_factory):  # noqa: ANN001, ANN201
+    with _cas_peer(tmp_path_factory, CAS_USER, CAS_ATTRIBUTES) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +76,24 @@ def cas_app(app, app_config, cas_server):  # noqa: ANN001, ANN201
     application = make_app(app_config, CAS_SERVER_URL=cas_server["url"], PUBLIC_URL=f"http://127.0.0.1:{port}",
                            CAS_ATTRIBUTE_MAP=json.dumps(ATTRIBUTE_MAP))
     with serve(application, port) as base:
-        yield {"app": application, "base": base, "cas": cas_server["url"]}
+        yield {"app": application, "base": base, "cas": cas_server["url"], "user": cas_server["user"]}
 
 
-def _cas_login(http: requests.Session, cas_url: str, login_page: requests.Response) -> requests.Response:
+@pytest.fixture(scope="module")
+def netid_cas_app(app, app_config, tmp_path_factory):  # noqa: ANN001, ANN201
+    """CAS whose ``cas:user`` is not the 工号: UNION_CAS_ATTRIBUTE_MAP takes staff_no from ``gh``."""
+    with _cas_peer(tmp_path_factory, NETID, {**CAS_ATTRIBUTES, "gh": NETID_STAFF_NO}) as server:
+        port = server["app_port"]
+        application = make_app(app_config, CAS_SERVER_URL=server["url"], PUBLIC_URL=f"http://127.0.0.1:{port}",
+                               CAS_ATTRIBUTE_MAP=json.dumps({**ATTRIBUTE_MAP, "staff_no": "gh"}))
+        with serve(application, port) as base:
+            yield {"app": application, "base": base, "cas": server["url"], "user": NETID}
+
+
+def _cas_login(http: requests.Session, user: str, login_page: requests.Response) -> requests.Response:
     """Fill in django-cas-server's login form the way a browser would."""
     form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', login_page.text))
-    form.update(username=CAS_USER, password=CAS_PASSWORD)
+    form.update(username=user, password=CAS_PASSWORD)
     return http.post(login_page.url, data=form, allow_redirects=False, timeout=10)
 
 
@@ -82,7 +106,7 @@ def _login(cas_app, next_path: str = "/portal/") -> tuple[requests.Session, str,
         cas_app["base"] + "/sso/cas/callback", safe="")
     page = http.get(r.headers["Location"], timeout=10)
     assert page.status_code == 200 and "csrfmiddlewaretoken" in page.text
-    r = _cas_login(http, cas_app["cas"], page)
+    r = _cas_login(http, cas_app["user"], page)
     assert r.status_code == 302, r.text[:500]
     ticket_url = r.headers["Location"]
     assert ticket_url.startswith(cas_app["base"] + "/sso/cas/callback?ticket=ST-")
@@ -133,6 +157,39 @@ def test_member_record_matched_by_staff_no_gets_member_role(cas_app, db, world):
     assert [r["role"] for r in me["roles"]] == ["member"]
     own = http.get(cas_app["base"] + "/api/v1/me/member", timeout=10)
     assert own.status_code == 200 and own.json()["staff_no"] == CAS_USER
+
+
+def test_staff_no_from_an_attribute_names_the_new_account(netid_cas_app, db, world):  # noqa: ANN001
+    http, _, landed = _login(netid_cas_app)
+    assert landed.status_code == 302, landed.text
+    me = http.get(netid_cas_app["base"] + "/api/v1/auth/me", timeout=10).json()
+    assert me["user"]["username"] == NETID_STAFF_NO.lower()  # the 工号, not the CAS login name
+    assert me["roles"] == []
+    db.expire_all()
+    ext = db.scalar(select(ExternalIdentity).where(ExternalIdentity.provider == "cas"))
+    assert ext.subject == NETID and ext.attributes["staff_no"] == NETID_STAFF_NO
+    assert db.scalar(select(User).where(User.username == NETID)) is None
+
+
+def test_staff_no_from_an_attribute_claims_the_prepared_account_and_member(netid_cas_app, db, world, clients):  # noqa: ANN001
+    member = Member(name="李文博", staff_no=NETID_STAFF_NO, sub_union_id=world.own_sub, gender="男",
+                    birth_date=date(1988, 1, 2), membership_status="正常", employment_status="在职",
+                    name_initials="lwb")
+    db.add(member)
+    db.commit()
+    prepared = clients["admin"].post("/api/v1/users", json={
+        "username": NETID_STAFF_NO, "display_name": "李文博",
+        "roles": [{"role": "subunion_chair", "sub_union_id": world.own_sub}]})
+    assert prepared.status_code == 201, prepared.get_data(as_text=True)
+    for _ in range(2):  # the second login lands in the same account through the CAS user
+        http, _, landed = _login(netid_cas_app)
+        assert landed.status_code == 302, landed.text
+        me = http.get(netid_cas_app["base"] + "/api/v1/auth/me", timeout=10).json()
+        assert me["user"]["id"] == prepared.json["id"] and me["member_id"] == member.id
+        assert {(r["role"], r["sub_union_id"]) for r in me["roles"]} == {
+            ("subunion_chair", world.own_sub), ("member", None)}
+    db.expire_all()
+    assert [e.subject for e in db.scalars(select(ExternalIdentity))] == [NETID]
 
 
 def test_replayed_ticket_is_refused(cas_app, db, world):  # noqa: ANN001

@@ -2,9 +2,12 @@
 
 Every later feature trusts what is decided here, so the rules are few and strict:
 
-- An SSO subject (CAS ``user`` = 工号, kept as a string; OIDC claim) maps to one account. The
-  account is linked to the member with that staff_no; it receives the ``member`` role when a
-  member record matches and nothing else — staff roles are granted by a super_admin.
+- An SSO subject (CAS ``user``, OIDC ``sub``) maps to one account, for good. Its first login
+  finds that account by the mapped 工号 (the subject itself unless an attribute carries it,
+  kept as a string): the member's account, an account staff prepared under the 工号, or a new
+  one named after it. The account is linked to the member with that staff_no; it receives the
+  ``member`` role when a member record matches and nothing else — staff roles are granted by
+  a super_admin, and kept when a prepared account is claimed.
 - A portal session is a database row found by the SHA-256 of a random key the cookie holds, so
   sign-out and CAS Single Logout end it for every web process at once.
 - One WeChat user binds one member and one member one WeChat user (unique keys, not checks).
@@ -57,6 +60,13 @@ WECHAT_USERNAME_PREFIX = "wx_"
 
 class AccountDisabled(Forbidden):
     code = "account_disabled"
+    keep_changes = True
+
+
+class AccountClaimed(Conflict):
+    """A first SSO login would take over an account that is someone else's: refused, audited."""
+
+    code = "sso_account_claimed"
     keep_changes = True
 
 
@@ -144,46 +154,107 @@ def _load_user(session: Session, user_id: int) -> User:
     return user
 
 
-def _free_username(session: Session, wanted: str, fallback: str) -> str:
-    if USERNAME_RE.match(wanted) and session.scalar(select(User.id).where(User.username == wanted)) is None:
-        return wanted
-    return fallback
+def _fallback_username(profile: ExternalProfile) -> str:
+    """The name of an account whose person has no usable 工号: stable per subject, and never
+    the subject itself, since an opaque subject (a numeric user id) can look like another
+    person's 工号 and would take the name staff prepare for that person."""
+    digest = hashlib.sha256(f"{profile.provider}:{profile.subject}".encode()).hexdigest()[:20]
+    return f"{profile.provider}_{digest}"
+
+
+def _staff_no_username(staff_no: str | None) -> str | None:
+    """The account name a 工号 gives: lower case, as every username is stored."""
+    username = (staff_no or "").strip().lower()
+    return username if USERNAME_RE.match(username) else None
+
+
+def _claimed_at(session: Session, user_id: int, provider: str) -> bool:
+    """Whether the account already belongs to a subject at this provider (one per provider:
+    a unique key on external_identities holds it when two first logins race)."""
+    return session.scalar(select(ExternalIdentity.id).where(
+        ExternalIdentity.user_id == user_id, ExternalIdentity.provider == provider)) is not None
+
+
+def _refuse_claim(session: Session, profile: ExternalProfile, user: User, reason: str, message: str, *,
+                  address: str | None) -> None:
+    audit.record(session, None, "auth.sso_login_refused", object_type="user", object_id=user.id,
+                 new={"provider": profile.provider, "subject": profile.subject, "staff_no": profile.staff_no,
+                      "reason": reason}, address=address, actor_name=profile.subject[:64])
+    raise AccountClaimed(message)
+
+
+def _account_for_new_subject(session: Session, profile: ExternalProfile, member: Member | None, *,
+                             address: str | None) -> tuple[User, str]:
+    """The account a subject signs in as on its first login, and how it was found.
+
+    In this order: the account of the member with the 工号; an account an administrator
+    prepared under the 工号 (lower case) and nobody claimed yet; a new account named after the
+    工号. An account another subject of the same provider already holds is never taken over,
+    and a prepared account linked to another member is not claimed: both are refused and
+    audited, because either the provider says two people have one 工号 or someone is not who
+    the claim says. A subject without a usable 工号 gets an account of its own.
+    """
+    taken = f"工号 {profile.staff_no} 的账号已由另一个统一身份认证账号使用，不能再次认领，请联系校工会"
+    if member is not None:
+        user = session.scalar(select(User).options(selectinload(User.bindings)).where(User.member_id == member.id))
+        if user is not None:
+            if _claimed_at(session, user.id, profile.provider):
+                _refuse_claim(session, profile, user, "会员的账号已关联同一认证源的其他用户", taken, address=address)
+            return user, "member"
+    username = _staff_no_username(profile.staff_no)
+    if username is not None:
+        prepared = session.scalar(select(User).options(selectinload(User.bindings)).where(User.username == username))
+        if prepared is not None:
+            if _claimed_at(session, prepared.id, profile.provider):
+                _refuse_claim(session, profile, prepared, "预建账号已关联同一认证源的其他用户", taken, address=address)
+            if prepared.member_id is not None:  # another member's (this member's would have been found above)
+                _refuse_claim(session, profile, prepared, "预建账号已关联其他会员",
+                              f"工号 {profile.staff_no} 的账号已关联其他会员，不能自动认领，请联系校工会", address=address)
+            return prepared, "prepared"
+    user = User(
+        username=username or _fallback_username(profile),
+        display_name=(profile.name or (member.name if member else None) or profile.staff_no or profile.subject)[:64],
+        password_hash=None,
+    )
+    user.bindings = []
+    session.add(user)
+    session.flush()
+    return user, "created"
+
+
+def _account_staff_no(session: Session, user: User, profile: ExternalProfile) -> str | None:
+    """The 工号 an account stands for: its member's, else the one it was named after; None for
+    an account named after the subject (``<provider>_<hash>``, or the subject itself as
+    accounts were named before the 工号 was used), which stands for no 工号 yet."""
+    if user.member_id is not None:
+        member = session.get(Member, user.member_id)
+        return member.staff_no if member else None
+    if user.username in (_fallback_username(profile), profile.subject.lower()):
+        return None
+    return user.username
 
 
 def sso_login(session: Session, profile: ExternalProfile, *, address: str | None) -> User:
     """The account behind an SSO subject: found, linked to its member, or created.
 
-    A new account is named after the 工号 when that name is free, so a super_admin can find
-    and grant it staff roles; the only role ever granted here is ``member``.
+    The subject is the stable link: once a (provider, subject) has an account, later logins
+    land in it whatever 工号 the provider then sends. A first login finds the account by the
+    mapped 工号 (see :func:`_account_for_new_subject`), so an opaque OIDC ``sub`` and a CAS
+    ``user`` that is not the 工号 both reach the account staff prepared and the member record.
+
+    A later login whose 工号 differs from the account's (its member's, or the one it is named
+    after) is audited as ``auth.sso_staff_no_changed`` and changes no link: moving a person to
+    another member record is an administrator's act, never a claim's. The only role ever
+    granted here is ``member``; staff roles on a claimed account are kept as they are.
     """
     ext = session.scalar(select(ExternalIdentity).where(
         ExternalIdentity.provider == profile.provider, ExternalIdentity.subject == profile.subject))
     member = _member_by_staff_no(session, profile.staff_no)
-    created = False
     if ext is not None:
         user = _load_user(session, ext.user_id)
+        found_by = "link"
     else:
-        user = None
-        if member is not None:
-            user = session.scalar(select(User).options(selectinload(User.bindings)).where(User.member_id == member.id))
-        if user is None and USERNAME_RE.match(profile.subject):
-            # An account a super_admin prepared under the 工号, not yet claimed by any provider.
-            candidate = session.scalar(select(User).options(selectinload(User.bindings))
-                                       .where(User.username == profile.subject))
-            if candidate is not None and session.scalar(
-                    select(ExternalIdentity.id).where(ExternalIdentity.user_id == candidate.id)) is None:
-                user = candidate
-        if user is None:
-            digest = hashlib.sha256(f"{profile.provider}:{profile.subject}".encode()).hexdigest()[:20]
-            user = User(
-                username=_free_username(session, profile.subject, f"{profile.provider}_{digest}"),
-                display_name=(profile.name or (member.name if member else None) or profile.subject)[:64],
-                password_hash=None,
-            )
-            user.bindings = []
-            session.add(user)
-            session.flush()
-            created = True
+        user, found_by = _account_for_new_subject(session, profile, member, address=address)
         ext = ExternalIdentity(provider=profile.provider, subject=profile.subject, user_id=user.id)
         session.add(ext)
     if not user.is_active:
@@ -191,6 +262,15 @@ def sso_login(session: Session, profile: ExternalProfile, *, address: str | None
                      new={"provider": profile.provider, "subject": profile.subject, "reason": "账号已停用"},
                      address=address, actor_name=profile.subject[:64])
         raise AccountDisabled("账号已停用，请联系校工会")
+    if found_by == "link":
+        expected = _account_staff_no(session, user, profile)
+        if expected is not None and (profile.staff_no or "").lower() != expected.lower():
+            audit.record(session, identity_of(user, address=address), "auth.sso_staff_no_changed",
+                         object_type="user", object_id=user.id,
+                         old={"staff_no": expected, "member_id": user.member_id},
+                         new={"staff_no": profile.staff_no, "provider": profile.provider,
+                              "subject": profile.subject})
+            member = None
     linked = None
     if member is not None and user.member_id is None and session.scalar(
             select(User.id).where(User.member_id == member.id)) is None:
@@ -207,7 +287,8 @@ def sso_login(session: Session, profile: ExternalProfile, *, address: str | None
     session.flush()
     audit.record(session, identity_of(user, address=address), "auth.sso_login", object_type="user",
                  object_id=user.id, new={"provider": profile.provider, "subject": profile.subject,
-                                         "created": created, "linked_member_id": linked})
+                                         "staff_no": profile.staff_no, "found_by": found_by,
+                                         "created": found_by == "created", "linked_member_id": linked})
     return user
 
 

@@ -38,10 +38,13 @@ class PortalSession(Base):
 
 
 class ExternalIdentity(Base):
-    """A subject at a campus identity provider (CAS user = 工号, OIDC sub) and its account."""
+    """A subject at a campus identity provider (CAS user, OIDC sub) and its account.
+
+    One subject has one account, and one account at most one subject per provider: a second
+    subject claiming the same 工号 never takes over an account (the key decides a race)."""
 
     __tablename__ = "external_identities"
-    __table_args__ = table_args(UniqueConstraint("provider", "subject"))
+    __table_args__ = table_args(UniqueConstraint("provider", "subject"), UniqueConstraint("user_id", "provider"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     provider: Mapped[str] = mapped_column(String(16))  # cas | oidc

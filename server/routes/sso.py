@@ -182,8 +182,10 @@ def oidc_callback():
     from requests import RequestException
 
     client = _oidc()
-    if request.args.get("error"):
-        raise SsoFailed(f"OIDC 认证失败（{request.args['error'][:64]}）", code="oidc_denied")
+    if request.args.get("error"):  # the provider sent the person back without a code
+        log.info("OIDC provider answered %r: %r", request.args["error"][:64],
+                 request.args.get("error_description", "")[:200])
+        raise SsoFailed(oidc_mod.failure_message(request.args["error"]), code="oidc_denied")
     if not request.args.get("code") or not request.args.get("state"):
         raise SsoFailed("缺少 code 或 state", code="oidc_bad_callback")
     try:
@@ -204,8 +206,8 @@ def oidc_callback():
     except (AuthlibBaseError, JoseError) as exc:  # state, code, signature, iss, aud, nonce, expiry
         log.info("OIDC callback refused: %s", exc)
         error = getattr(exc, "error", None) or type(exc).__name__
-        detail = str(getattr(exc, "description", None) or exc)[:120]
-        raise SsoFailed(f"OIDC 认证失败（{error}：{detail}）", code="oidc_" + _slug(error)) from exc
+        message = oidc_mod.failure_message(error, getattr(exc, "claim", None))
+        raise SsoFailed(message, code="oidc_" + _slug(error)) from exc
     except RequestException as exc:
         raise SsoUnavailable("OIDC 统一身份认证暂不可用，请稍后再试", code="oidc_unavailable") from exc
     subject = str(claims.get("sub") or "")
