@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, select
 from server.models import ApiToken, AuditLog, RoleBinding, User
 from server.timeutil import utcnow
 from tests.api_asserts import assert_error, reread
+from tests.conftest import FAST_HASH
 
 LOGIN = "/api/v1/auth/login"
 LOGOUT = "/api/v1/auth/logout"
@@ -251,3 +252,20 @@ def test_username_is_case_insensitive_on_every_backend(clients, anon):  # noqa: 
     assert created.status_code == 201 and created.json["username"] == "newbie"
     dup = clients["admin"].post("/api/v1/users", json={"username": "NEWBIE", "display_name": "新人"})
     assert dup.status_code == 409
+
+
+@pytest.mark.parametrize("username", ["nobody", "sso_only"])
+def test_a_miss_checks_a_hash_of_the_configured_method(app, db, world, anon, monkeypatch, username):  # noqa: ANN001
+    """An unknown username, or an account without a password, costs one check against a hash made
+    the way real passwords are (the configured method), so timing tells no username apart."""
+    from server.domain import accounts as accounts_mod
+
+    accounts_mod.create_user(db, None, username="sso_only", display_name="仅统一认证", hash_method=FAST_HASH)
+    db.commit()
+    checked: list[str] = []
+    real = accounts_mod.check_password_hash
+    monkeypatch.setattr(accounts_mod, "check_password_hash", lambda h, p: checked.append(h) or real(h, p))
+    monkeypatch.setitem(app.config, "PASSWORD_HASH_METHOD", "scrypt")
+    r = anon.post("/api/v1/auth/login", json={"username": username, "password": "wrong-pass1"})
+    assert r.status_code == 401
+    assert len(checked) == 1 and checked[0].startswith("scrypt:")

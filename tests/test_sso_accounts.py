@@ -52,6 +52,17 @@ def test_prepared_account_of_another_member_is_not_claimed(db, world):  # noqa: 
     assert [r.object_id for r in _actions(db, "auth.sso_login_refused")] == [str(prepared.id)]
 
 
+def test_a_local_password_account_is_never_claimed_by_a_provider(db, world):  # noqa: ANN001
+    """A provider that calls someone "admin" does not reach the bootstrap admin account."""
+    admin = db.get(User, world.users["admin"])
+    assert admin.password_hash is not None
+    with pytest.raises(AccountClaimed) as refused:
+        sso_login(db, _profile("u-evil", "ADMIN", provider="cas"), address="10.0.0.9")
+    assert refused.value.message == "用户名 admin 是本地密码登录的账号，不能由统一身份认证认领，请联系校工会"
+    assert db.scalar(select(ExternalIdentity)) is None
+    assert [r.object_id for r in _actions(db, "auth.sso_login_refused")] == [str(admin.id)]
+
+
 def test_members_account_of_another_subject_at_the_same_provider_is_not_taken_over(db, world):  # noqa: ANN001
     member = _member(db, "T2019007", world.own_sub)
     first = sso_login(db, _profile("u-7", "T2019007"), address=None)

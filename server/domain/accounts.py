@@ -7,6 +7,7 @@ limits fall on the failing username and network, never on the owner at their own
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -28,8 +29,14 @@ from server.models import ApiToken, Member, RoleBinding, SubUnion, User
 from server.timeutil import utcnow
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
-# Checked against when the account is unknown, so a miss costs as much time as a hit.
-_DUMMY_HASH = generate_password_hash("not-a-real-password", method="pbkdf2:sha256:1000")
+
+
+@functools.cache
+def _dummy_hash(method: str) -> str:
+    """Checked against when the account is unknown or has no password, so that a miss costs as
+    much time as a wrong password for a real account: hashed by the method real passwords use
+    (a 1,000-round pbkdf2 against scrypt answered an unknown username several times faster)."""
+    return generate_password_hash("not-a-real-password", method=method)
 
 
 class LoginFailed(Unauthorized):
@@ -82,7 +89,7 @@ def issue_token(session: Session, user: User, ttl_hours: int, *, kind: str = "lo
 
 
 def login(session: Session, throttle: LoginThrottle, username: str, password: str, *,
-          address: str | None, ttl_hours: int) -> tuple[User, IssuedToken]:
+          address: str | None, ttl_hours: int, hash_method: str = "scrypt") -> tuple[User, IssuedToken]:
     # Usernames are stored in lower case: MariaDB compares case-insensitively, SQLite does
     # not, and one account must not sign in as "CHAIR" on one backend only.
     username = username.strip().lower()
@@ -98,7 +105,8 @@ def login(session: Session, throttle: LoginThrottle, username: str, password: st
         )
         raise LoginThrottled(attempt.message, retry_after=attempt.retry_after)
     user = session.scalar(select(User).where(User.username == username))
-    ok = check_password_hash(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
+    ok = check_password_hash(user.password_hash if user and user.password_hash else _dummy_hash(hash_method),
+                             password)
     if not (user and user.is_active and user.password_hash and ok):
         throttle.fail(attempt)
         audit.record(

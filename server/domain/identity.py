@@ -188,8 +188,8 @@ def _account_for_new_subject(session: Session, profile: ExternalProfile, member:
     """The account a subject signs in as on its first login, and how it was found.
 
     In this order: the account of the member with the 工号; an account an administrator
-    prepared under the 工号 (lower case) and nobody claimed yet; a new account named after the
-    工号. An account another subject of the same provider already holds is never taken over,
+    prepared under the 工号 (lower case), without a local password, and nobody claimed yet; a
+    new account named after the 工号. An account another subject of the same provider already holds is never taken over,
     and a prepared account linked to another member is not claimed: both are refused and
     audited, because either the provider says two people have one 工号 or someone is not who
     the claim says. A subject without a usable 工号 gets an account of its own.
@@ -207,6 +207,12 @@ def _account_for_new_subject(session: Session, profile: ExternalProfile, member:
         if prepared is not None:
             if _claimed_at(session, prepared.id, profile.provider):
                 _refuse_claim(session, profile, prepared, "预建账号已关联同一认证源的其他用户", taken, address=address)
+            if prepared.password_hash is not None:
+                # A local account (the bootstrap admin, an account signed in by password) is named by
+                # whoever made it, not by a 工号: a provider's claim of "admin" must not reach it.
+                _refuse_claim(session, profile, prepared, "同名账号是本地密码账号",
+                              f"用户名 {username} 是本地密码登录的账号，不能由统一身份认证认领，请联系校工会",
+                              address=address)
             if prepared.member_id is not None:  # another member's (this member's would have been found above)
                 _refuse_claim(session, profile, prepared, "预建账号已关联其他会员",
                               f"工号 {profile.staff_no} 的账号已关联其他会员，不能自动认领，请联系校工会", address=address)

@@ -81,6 +81,7 @@ class Login(MethodView):
         user, issued = accounts.login(
             db_session(), runtime().throttle, data["username"], data["password"],
             address=client_address(), ttl_hours=config("TOKEN_TTL_HOURS"),
+            hash_method=config("PASSWORD_HASH_METHOD"),
         )
         return {"token": issued.token, "expires_at": issued.row.expires_at, "user": user}
 
