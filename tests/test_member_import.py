@@ -318,7 +318,8 @@ def test_sub_union_operator_imports_only_into_their_own(clients, world, db):
     assert (report["created"], report["updated"], report["error_rows"]) == (1, 1, 3)
     errs = errors_by_row(report)
     assert [(e["column"], e["message"]) for e in errs[3]] == [("所属分工会", "分工会账号只能导入本分工会的会员")]
-    assert [(e["column"], e["message"]) for e in errs[4]] == [("工号", "该会员不在您的管理范围内")]
+    # Another sub-union's member: only that the 工号 is taken — not whose, not where (issue 12, item 5).
+    assert [(e["column"], e["message"]) for e in errs[4]] == [("工号", "工号「20160456」已被其他会员使用")]
     assert errs[6][0]["column"] == "所属分工会" and "不存在" in errs[6][0]["message"]
     got = members(db)
     assert got["20240201"].sub_union_id == world.own_sub
@@ -346,8 +347,43 @@ def test_matching_another_sub_unions_member_by_id_number_is_refused(clients, wor
     resp = upload(clients["sub_staff"], xlsx(rows), dry_run=False)
     body = assert_error(resp, 422, "import_rejected")
     assert body["errors"] == [{"row": 2, "column": "证件号码", "field": "id_number",
-                               "message": "该会员不在您的管理范围内"}]
+                               "message": "证件号码「1303**********1248」已被其他会员使用"}]
     assert member_count(db) == 2 and members(db)["20160456"].sub_union_id == world.other_sub
+
+
+def test_a_sub_union_account_learns_only_that_a_number_is_taken(clients, world, db):
+    """赵敏 belongs to another sub-union. Naming her 工号 or 证件号码 says the number is taken,
+    in the words used for any taken number — not her name, her sub-union, her record, nor that
+    two rows name the same person."""
+    twin = make_id(date(1985, 3, 7), 60, "男")  # agrees with 陈思远's birth date and gender
+    db.add(Member(name="孙立", gender="男", birth_date=date(1985, 3, 7), id_number=twin, sub_union_id=world.other_sub))
+    db.commit()
+    header = ["姓名", "性别", "出生日期", "工号", "证件号码", "所属分工会"]
+    masked = f"{OTHER_ID[:4]}{'*' * 10}{OTHER_ID[-4:]}"
+    twin_masked = f"{twin[:4]}{'*' * 10}{twin[-4:]}"
+    sheets = {
+        "her 工号, then her ID number (the same person)": (
+            [["赵敏", None, None, "20160456", None, None], ["赵敏", None, None, None, OTHER_ID.lower(), None]],
+            [(2, "工号", "工号「20160456」已被其他会员使用"), (3, "证件号码", f"证件号码「{masked}」已被其他会员使用")]),
+        "a new 工号 with her ID number": (
+            [["新人", "女", "1990-06-15", "20249999", OTHER_ID, None]],
+            [(2, "证件号码", f"证件号码「{masked}」已被其他会员使用")]),
+        "our own member given the ID number of another sub-union's 孙立": (
+            [["陈思远", None, None, "20150123", twin, None]],
+            [(2, "证件号码", f"证件号码「{twin_masked}」已被其他会员使用")]),
+    }
+    for case, (rows, expected) in sheets.items():
+        report = upload(clients["sub_staff"], xlsx(rows, header), dry_run=False, mode="valid_only").get_json()
+        assert [(e["row"], e["column"], e["message"]) for e in report["errors"]] == expected, case
+        said = " ".join(e["message"] for e in report["errors"])
+        for secret in ("赵敏", "孙立", OTHER_NAME, "范围", "同一名会员", "转会"):
+            assert secret not in said, (case, secret)
+        assert all(set(e) == {"row", "column", "field", "message"} for e in report["errors"]), case  # no member id
+        assert report["created"] == report["updated"] == 0, case
+    assert member_count(db) == 3 and members(db)["20150123"].version == 1
+    # The same words a school account gets for a number one of its own members holds.
+    school = upload(clients["staff"], xlsx([["陈思远", None, None, "20150123", twin, None]], header)).get_json()
+    assert school["errors"][0]["message"] == f"证件号码「{twin_masked}」已被其他会员使用"
 
 
 # ---- bad files -------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 A row matches an existing member by 工号, else by 证件号码 (the X of an ID number in either
 case), anywhere in the registry; a match outside the caller's scope is an error for that row,
-never an update.
+never an update, and it says no more than that the 工号 or 证件号码 is already taken — the
+same words as for any other taken value — not whose it is nor in which sub-union.
 
 Every row is validated first with the registry's own ``prepare_create`` / ``prepare_update``
 (the same rules and messages as the API) and against uniqueness, in the file and in the
@@ -155,11 +156,13 @@ class _Importer:
                 if key and (holder := self.holders[code].get(key)) is not None:
                     matched = code
                     break
+            outside = holder is not None and not self.scope.covers(holder.sub_union_id)
             problems = list(row.problems)
-            problems.extend(self._in_file_duplicates(row, holder, matched))
-            if holder is not None and not self.scope.covers(holder.sub_union_id):
+            problems.extend(self._in_file_duplicates(row, None if outside else holder, matched))
+            if outside:
+                # Another sub-union's member: the value is taken, and nothing more is said.
                 f = cat.BY_CODE[matched or "staff_no"]
-                problems.append(Problem(row.number, f.code, f.label, "该会员不在您的管理范围内"))
+                problems.append(Problem(row.number, f.code, f.label, taken(f, row.values[f.code])))
                 self.fail(problems)
                 continue
             cleaned: dict[str, Any] = {}
@@ -268,8 +271,7 @@ class _Importer:
             key = _key(values.get(f.code))
             holder = self.holders[f.code].get(key) if key else None
             if holder is not None and holder.id != member_id:
-                shown = registry.mask_value(f.code, values[f.code]) if f.sensitive else values[f.code]
-                problems.append(Problem(row.number, f.code, f.label, f"{f.label}「{shown}」已被其他会员使用"))
+                problems.append(Problem(row.number, f.code, f.label, taken(f, values[f.code])))
 
     # -- applying --
 
@@ -293,6 +295,12 @@ class _Importer:
         for obj in list(self.session.identity_map.values()):
             if isinstance(obj, Member):
                 self.session.expire(obj)
+
+
+def taken(f: cat.FieldDef, value: Any) -> str:
+    """A unique value someone else holds: the same words whoever holds it, in scope or not."""
+    shown = registry.mask_value(f.code, value) if f.sensitive else value
+    return f"{f.label}「{shown}」已被其他会员使用"
 
 
 def check_request(identity: Identity | None, mode: str) -> Scope:
