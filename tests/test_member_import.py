@@ -579,6 +579,36 @@ def test_row_errors_name_the_row_and_the_column(clients, world, db):
     assert one(11) == ("性别", "必填")
 
 
+def test_refusals_name_what_is_wrong(clients, world):
+    """Not just the rule: how many digits a mobile or ID number has, which character is not
+    allowed, which part of an ID number is invalid."""
+    def with_check(body: str) -> str:
+        return body + ric.calc_check_digit(body + "0")
+
+    header = ["姓名", "性别", "出生日期", "工号", "证件号码", "手机号码", "所属分工会"]
+    rows = [
+        ["甲", "女", "1992-05-01", "20240001", None, "139123456790", OWN_NAME],  # 2
+        ["乙", "女", "1992-05-01", "20240002", make_id(date(1992, 5, 1), 7, "女")[:17], None, OWN_NAME],  # 3
+        ["丙", "女", "1992-05-01", "20240003", "130302920501124", None, OWN_NAME],  # 4: a 15-digit old number
+        ["丁", "女", "1992-05-01", "20240004", "1303021992O501124X", None, OWN_NAME],  # 5: a letter O
+        ["戊", "女", "1992-05-01", "20240005", with_check("99999919920501124"), None, OWN_NAME],  # 6
+        ["己", "女", "1992-05-01", "20240006", with_check("13030219921301124"), None, OWN_NAME],  # 7
+        ["王芳2", "女", "1992-05-01", "20240007", None, None, OWN_NAME],  # 8
+        ["庚", "女", "1992-05-01", "A#01", None, None, OWN_NAME],  # 9
+    ]
+    errs = errors_by_row(upload(clients["staff"], xlsx(rows, header)).get_json())
+    assert {row: (e[0]["column"], e[0]["message"]) for row, e in errs.items()} == {
+        2: ("手机号码", "手机号码应为 11 位，这里是 12 位"),
+        3: ("证件号码", "身份证号码应为 18 位，这里是 17 位"),
+        4: ("证件号码", "身份证号码应为 18 位，这里是 15 位的旧号码，请填写 18 位号码"),
+        5: ("证件号码", "身份证号码只能包含数字（末位可为 X），不能包含「O」"),
+        6: ("证件号码", "身份证号码的地区码「999999」不存在"),
+        7: ("证件号码", "身份证号码中的出生日期「19921301」不是有效日期"),
+        8: ("姓名", "不能包含「2」，只能包含汉字、字母、间隔号「·」和空格"),
+        9: ("工号", "不能包含「#」，只能包含字母、数字、- 和 _"),
+    }
+
+
 def test_duplicate_id_number_within_the_file(clients, world):
     id_number = make_id(date(1992, 5, 1), 7, "女")
     rows = [new_row(staff_no="20240001"), ["周新", "女", "1992-05-01", "20240002", id_number.lower(), OWN_NAME]]
