@@ -13,7 +13,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 from server.auth import current_identity, require
 from server.config import DEFAULTS
 from server.domain import sub_unions
-from server.domain.members import excel, importer, imports
+from server.domain.members import excel, import_template, importer, imports
 from server.models import MemberImport
 from server.routes.common import JobOut, config, db_session, runtime
 
@@ -78,7 +78,7 @@ class ImportTemplate(MethodView):
         """下载会员导入模板（列名、下拉选项、填写说明；分工会账号只列出本分工会）"""
         scope = require("members.import")
         names = [s.name for s in sub_unions.list_in_scope(db_session(), scope)]
-        return send_file(io.BytesIO(excel.template(names)), mimetype=excel.XLSX_MIME, as_attachment=True,
+        return send_file(io.BytesIO(import_template.template(names)), mimetype=excel.XLSX_MIME, as_attachment=True,
                          download_name="会员导入模板.xlsx", max_age=0)
 
 
