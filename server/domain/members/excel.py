@@ -1,11 +1,14 @@
 """Excel batch import (校工会批量修改): reading a filled-in file.
 
-The columns are the field catalogue's Chinese labels (the field codes are accepted too), so
-the template (:mod:`.import_template`), the reader and the API all follow one list. Reading checks the header at once
-(a wrong file fails before anything else), then yields each non-empty data row converted to
-the values the registry takes, with a problem per cell that cannot be read. Checking and
-applying the rows is :mod:`server.domain.members.importer`; running an import from an upload,
-now or as a job, is :mod:`server.domain.members.imports`.
+The columns are the field catalogue's Chinese labels (the field codes and the usual other
+names are accepted too, :mod:`.sheet_header`), so the template (:mod:`.import_template`), the
+reader and the API all follow one list. Reading finds and checks the header at once (a wrong
+file fails before anything else), then yields each non-empty data row converted to the values
+the registry takes, with a problem per cell that cannot be read. What an office types is
+normalised first (:mod:`.normalise`, :mod:`.sheet_dates`), cells merged down a column are read
+from their first cell, and all of it is counted for the report: nothing changes silently.
+Checking and applying the rows is :mod:`server.domain.members.importer`; running an import from
+an upload, now or as a job, is :mod:`server.domain.members.imports`.
 
 Memory stays flat in the file's size: the sheet is read as a stream (:mod:`.xlsx`, which also
 made reading ~4× faster than openpyxl's read-only cells) and rows are handed on one by one.
@@ -18,15 +21,15 @@ import re
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
 from typing import Any, BinaryIO
 
 from openpyxl.utils import get_column_letter
-from openpyxl.utils.datetime import from_excel
 
 from server.domain import fields as cat
-from server.domain.errors import DomainError, Invalid
-from server.domain.members import xlsx
+from server.domain.errors import DomainError
+from server.domain.members import normalise, sheet_header, xlsx
+from server.domain.members.cell_values import convert_cell, number_text, parse_children  # noqa: F401 - also read here
+from server.domain.members.registry import mask_value
 
 MAX_ROWS = 20_000
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -36,10 +39,6 @@ MAX_REPORTED_ERRORS = 1000
 SHEET, NOTES, OPTIONS = "会员信息", "说明", "选项"
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-MULTI_SEPARATORS = re.compile(r"[、,，;；\n]")
-CHILD_SEPARATORS = re.compile(r"[；;\n]+")
-CHILD_PARTS = re.compile(r"[/／,，]")
-NONE_WORDS = ("无", "没有", "-", "—", "/")  # an explicit "no children" (an empty cell changes nothing)
 
 
 class BadFile(DomainError):
@@ -59,6 +58,9 @@ class TooLarge(DomainError):
 
 
 # ---- reading a file ----------------------------------------------------------------------
+
+# A line under the data that is not a member: 填表人：张三, 合计 25 人.
+FOOTER = re.compile(r"(?:(?:填表|制表|填报|审核|经办|负责|联系)人|(?:填表|制表|填报)日期|备注|说明|注)\s*[:：]|(?:合计|总计|共计)")
 
 
 @dataclass
@@ -81,10 +83,6 @@ class Row:
     problems: list[Problem] = field(default_factory=list)
 
 
-def _header_key(value: Any) -> str:
-    return str(value).strip().strip("*＊").strip()
-
-
 def _open(stream: BinaryIO) -> xlsx.Sheet:
     try:
         stream.seek(0)
@@ -103,23 +101,37 @@ def _open(stream: BinaryIO) -> xlsx.Sheet:
         raise BadFile() from None
 
 
-def _open_checked(stream: BinaryIO) -> tuple[xlsx.Sheet, Iterator[tuple[int, list[xlsx.Cell]]],
-                                             list[cat.FieldDef | None]]:
-    """The sheet, its row iterator past the header, and the header's fields; the header is
-    checked here so that a wrong file fails before anything else is done with it."""
+@dataclass
+class _Opened:
+    sheet: xlsx.Sheet
+    source: Iterator[tuple[int, list[xlsx.Cell]]]  # the sheet's own row generator (to close)
+    rows: Iterator[tuple[int, list[xlsx.Cell]]]  # the rows after the header
+    header: sheet_header.Header
+    scan: xlsx.Scan
+
+    def close(self) -> None:
+        self.source.close()
+        self.sheet.close()
+
+
+def _open_checked(stream: BinaryIO, *, count_rows: bool = False) -> _Opened:
+    """The sheet, its header found and checked (so that a wrong file fails before anything
+    else is done with it), and its rows past the header. The merged ranges are read first:
+    a header two rows deep is known by its cells merged down."""
     sheet = _open(stream)
+    source = None
     try:
-        rows = sheet.rows()
-        header = next(rows, None)
-        # The header is the sheet's first row: rows above it left empty mean no header at all.
-        columns = _columns(header[1] if header and header[0] == 1 else [])
-    except DomainError:
+        scan = xlsx.scan(sheet, count_rows=count_rows)
+        source = sheet.rows()
+        header, rows = sheet_header.find(source, scan.merges)
+    except BaseException as exc:
+        if source is not None:
+            source.close()
         sheet.close()
-        raise
-    except Exception:  # noqa: BLE001
-        sheet.close()
+        if isinstance(exc, DomainError) or not isinstance(exc, Exception):
+            raise
         raise BadFile() from None
-    return sheet, rows, columns
+    return _Opened(sheet, source, rows, header, scan)
 
 
 def inspect(stream: BinaryIO, *, exact_above: int | None = None) -> int:
@@ -128,63 +140,27 @@ def inspect(stream: BinaryIO, *, exact_above: int | None = None) -> int:
     from this whether to import now or in a job. Above ``exact_above`` the non-empty rows are
     counted exactly (the sheet is parsed once more), so that a file over the row limit is
     refused at once rather than by a job that checked thousands of rows first."""
-    sheet, rows, _columns = _open_checked(stream)
+    opened = _open_checked(stream, count_rows=True)
     try:
-        estimated = max(0, xlsx.count_rows(sheet) - 1)
+        estimated = max(0, opened.scan.rows - opened.header.consumed)
         if exact_above is None or estimated <= exact_above:
             return estimated
-        return sum(1 for _number, cells in rows if not all(_blank(c.value) for c in cells))
+        return sum(1 for _number, cells in opened.rows if not all(_blank(c.value) for c in cells))
     except Exception:  # noqa: BLE001
         raise BadFile("文件内容已损坏，无法读取") from None
     finally:
-        rows.close()
-        sheet.close()
+        opened.close()
 
 
 def read_rows(stream: BinaryIO, *, sub_unions: Mapping[str, int] | None = None,
-              max_rows: int = MAX_ROWS) -> Iterator[Row]:
-    """Open the workbook and check its header now (errors are raised here); return an iterator
-    of the non-empty data rows, converted to Python values per the catalogue.
+              max_rows: int = MAX_ROWS) -> Reading:
+    """Open the workbook and check its header now (errors are raised here); return the
+    non-empty data rows, converted to Python values per the catalogue, as a :class:`Reading`.
 
     ``sub_unions`` maps a sub-union's name (or code) to its id; without it the 所属分工会
     cell stays text.
     """
-    sheet, rows, columns = _open_checked(stream)
-    return _data_rows(sheet, rows, columns, sub_unions, max_rows)
-
-
-def _columns(header: list[xlsx.Cell]) -> list[cat.FieldDef | None]:
-    if not header or all(_blank(c.value) for c in header):
-        raise Invalid({"file": "文件是空的"}, "文件是空的：第一行应为表头（会员信息的列名）", code="empty_file")
-    columns: list[cat.FieldDef | None] = [None] * max(c.column for c in header)
-    unknown: list[str] = []
-    duplicate: list[str] = []
-    seen: set[str] = set()
-    for cell in header:
-        if _is_formula(cell):
-            unknown.append(str(cell.value)[:30])
-            continue
-        if _blank(cell.value):
-            continue
-        key = _header_key(cell.value)
-        f = cat.BY_LABEL.get(key) or cat.BY_CODE.get(key)
-        if f is None:
-            unknown.append(key[:30])
-        elif f.code in seen:
-            duplicate.append(f.label)
-        else:
-            seen.add(f.code)
-        columns[cell.column - 1] = f
-    if unknown:
-        message = f"表头中有无法识别的列：{'、'.join(unknown[:10])}{'……' if len(unknown) > 10 else ''}；请使用导入模板中的列名"
-        raise Invalid({"file": message}, message, code="unknown_columns")
-    if duplicate:
-        message = f"表头中有重复的列：{'、'.join(dict.fromkeys(duplicate))}"
-        raise Invalid({"file": message}, message, code="duplicate_columns")
-    if "name" not in seen:
-        message = "缺少「姓名」列（第一行应为表头，请使用导入模板）"
-        raise Invalid({"file": message}, message, code="missing_columns")
-    return columns
+    return Reading(_open_checked(stream), sub_unions, max_rows)
 
 
 def _blank(value: Any) -> bool:
@@ -196,120 +172,158 @@ def _is_formula(cell: xlsx.Cell) -> bool:
     return cell.kind == xlsx.FORMULA or (isinstance(value, str) and value.strip().startswith("="))
 
 
-def _data_rows(sheet: xlsx.Sheet, rows: Iterator[tuple[int, list[xlsx.Cell]]],
-               columns: list[cat.FieldDef | None], sub_unions: Mapping[str, int] | None,
-               max_rows: int) -> Iterator[Row]:
-    count = 0
-    try:
-        for number, cells in rows:
-            if all(_blank(c.value) for c in cells):
-                continue
-            count += 1
-            if count > max_rows:
-                raise TooLarge(f"数据行数超过上限 {max_rows} 行，请分批导入", code="too_many_rows")
-            yield _convert_row(number, cells, columns, sub_unions)
-    except DomainError:
-        raise
-    except Exception:  # noqa: BLE001 - a sheet that breaks the XML reader half-way
-        raise BadFile("文件内容已损坏，无法读取") from None
-    finally:
-        rows.close()
-        sheet.close()
+class _Fill:
+    """Cells merged down a column (所属分工会 merged over B3:B20): each row of the range reads
+    the first cell's value, as Excel shows it. Ranges come from the scan, in row order; only
+    the current row's open ranges are kept."""
+
+    def __init__(self, merges: list[xlsx.Merge], below: int):
+        self.pending = sorted((m for m in merges if m.min_row > below and m.max_row > m.min_row),
+                              key=lambda m: (m.min_row, m.min_col))
+        self.next = 0
+        self.open: list[tuple[xlsx.Merge, xlsx.Cell]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.pending)
+
+    def apply(self, number: int, cells: list[xlsx.Cell]) -> tuple[list[xlsx.Cell], dict[int, xlsx.Merge]]:
+        pending = self.pending
+        while self.next < len(pending) and pending[self.next].min_row <= number:
+            m = pending[self.next]
+            self.next += 1
+            first = next((c for c in cells if c.column == m.min_col), None) if m.min_row == number else None
+            if first is not None and not _blank(first.value):
+                self.open.append((m, first))
+        if not self.open:
+            return cells, {}
+        self.open = [(m, first) for m, first in self.open if m.max_row >= number]
+        filled = {m.min_col: m for m, _first in self.open if m.min_row < number}
+        if filled:
+            cells = sorted([c for c in cells if c.column not in filled]
+                           + [first for m, first in self.open if m.min_row < number], key=lambda c: c.column)
+        return cells, filled
 
 
-def _convert_row(number: int, cells: list[xlsx.Cell], columns: list[cat.FieldDef | None],
-                 sub_unions: Mapping[str, int] | None) -> Row:
-    row = Row(number, {})
-    for cell in cells:
-        value = cell.value
-        if _blank(value):
-            continue
-        i = cell.column - 1
-        f = columns[i] if i < len(columns) else None
-        if f is None:
-            row.problems.append(Problem(number, None, f"第 {get_column_letter(cell.column)} 列",
-                                        "该列没有表头，内容无法导入"))
-            continue
-        if _is_formula(cell):
-            row.problems.append(Problem(number, f.code, f.label, "不接受公式，请直接填写内容"))
-            continue
-        if cell.kind == xlsx.ERROR:
-            row.problems.append(Problem(number, f.code, f.label, f"单元格是错误值 {value}"))
-            continue
+class Reading:
+    """The data rows of an opened sheet, one :class:`Row` at a time, and what reading them did:
+    where the header was and what was skipped above it, columns read under another name,
+    merged cells filled, footer lines left out, values normalised (per kind). The importer
+    puts it in its report (:meth:`report`), the dry run's as much as the real run's."""
+
+    def __init__(self, opened: _Opened, sub_unions: Mapping[str, int] | None, max_rows: int):
+        self.header = opened.header
+        self.tally = normalise.Tally()
+        self.filled: dict[xlsx.Merge, list[Any]] = {}  # merged range → [first cell's value, its field, cells filled]
+        self.footers: list[tuple[int, str]] = []
+        self._opened = opened
+        self._sub_unions = sub_unions
+        self._rows = self._read(max_rows)
+
+    def __iter__(self) -> Reading:
+        return self
+
+    def __next__(self) -> Row:
+        return next(self._rows)
+
+    def close(self) -> None:
+        self._rows.close()
+        self._opened.close()
+
+    def _read(self, max_rows: int) -> Iterator[Row]:
+        header = self.header
+        ignored = set(header.ignored)
+        fill = _Fill(self._opened.scan.merges, header.last_row)
+        count = 0
         try:
-            converted = convert_cell(f, value, sub_unions)
-        except ValueError as exc:
-            row.problems.append(Problem(number, f.code, f.label, str(exc)))
-            continue
-        if converted is not None:
-            row.values[f.code] = converted
-    return row
+            for number, cells in self._opened.rows:
+                if all(_blank(c.value) for c in cells):
+                    continue
+                if len(cells) <= 3 and (footer := self._footer(cells)):
+                    self.footers.append((number, footer))
+                    continue
+                if ignored and all(_blank(c.value) or c.column in ignored for c in cells):
+                    continue  # only a pre-filled 序号
+                filled: dict[int, xlsx.Merge] = {}
+                if fill:
+                    cells, filled = fill.apply(number, cells)
+                count += 1
+                if count > max_rows:
+                    raise TooLarge(f"数据行数超过上限 {max_rows} 行，请分批导入", code="too_many_rows")
+                self.tally.row = number
+                yield self._convert_row(number, cells, filled)
+        except DomainError:
+            raise
+        except Exception:  # noqa: BLE001 - a sheet that breaks the XML reader half-way
+            raise BadFile("文件内容已损坏，无法读取") from None
+        finally:
+            self._opened.close()
 
+    @staticmethod
+    def _footer(cells: list[xlsx.Cell]) -> str | None:
+        first = next((c.value for c in cells if not _blank(c.value)), None)
+        if isinstance(first, str) and FOOTER.match(first.strip()):
+            return " ".join(first.split())[:30]
+        return None
 
-def _number_text(value: int | float) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+    def _convert_row(self, number: int, cells: list[xlsx.Cell], filled: dict[int, xlsx.Merge]) -> Row:
+        """(The per-cell loop runs ~440,000 times for a 10k-row sheet: merged cells are
+        counted outside it and looked up only when one fails.)"""
+        row = Row(number, {})
+        columns, header, sub_unions, tally = self.header.columns, self.header, self._sub_unions, self.tally
+        for cell in cells:
+            value = cell.value
+            if _blank(value):
+                continue
+            i = cell.column - 1
+            f = columns[i] if i < len(columns) else None
+            if f is None:
+                if cell.column in header.ignored:
+                    continue
+                span = header.spans.get(cell.column)
+                why = f"（表头单元格 {span} 是合并的，列名只属于其首列）" if span else ""
+                row.problems.append(Problem(number, None, f"第 {get_column_letter(cell.column)} 列",
+                                            f"该列没有表头{why}，内容无法导入"))
+                continue
+            if _is_formula(cell):
+                row.problems.append(Problem(number, f.code, f.label, "不接受公式，请直接填写内容"))
+                continue
+            if cell.kind == xlsx.ERROR:
+                row.problems.append(Problem(number, f.code, f.label, f"单元格是错误值 {value}"))
+                continue
+            try:
+                converted = convert_cell(f, value, sub_unions, tally)
+            except ValueError as exc:
+                merge = filled.get(cell.column)
+                where = f"（合并单元格 {merge.ref} 的内容）" if merge is not None else ""
+                row.problems.append(Problem(number, f.code, f.label, f"{exc}{where}"))
+                continue
+            if converted is not None:
+                row.values[f.code] = converted
+        for column, merge in filled.items():
+            f = columns[column - 1] if column <= len(columns) else None
+            if f is not None:
+                self._count_fill(merge, f, next(c.value for c in cells if c.column == column))
+        return row
 
+    def _count_fill(self, merge: xlsx.Merge, f: cat.FieldDef, value: Any) -> None:
+        entry = self.filled.get(merge)
+        if entry is None:
+            entry = self.filled[merge] = [value, f, 0]
+        entry[2] += 1
+        self.tally.add(normalise.MERGED, f, "", value)
 
-def convert_cell(f: cat.FieldDef, value: Any, sub_unions: Mapping[str, int] | None = None) -> Any:
-    """A cell's value as the registry takes it (None for nothing), or raise ValueError."""
-    if isinstance(value, str):
-        value = value.strip()
-        if not value:
-            return None
-    if f.type == cat.DATE:
-        if isinstance(value, datetime):
-            return value.date()
-        if isinstance(value, date):
-            return value
-        if isinstance(value, bool):
-            raise ValueError("应为日期（YYYY-MM-DD）")
-        if isinstance(value, (int, float)):
-            if 19000101 <= value <= 99991231 and float(value).is_integer():
-                return str(int(value))  # 20150302 typed as a number
-            if 1 <= value < 2958466:  # an Excel serial day number without a date format
-                return from_excel(value).date()
-            raise ValueError("应为日期（YYYY-MM-DD）")
-        if isinstance(value, str):
-            return value
-        raise ValueError("应为日期（YYYY-MM-DD）")
-    if isinstance(value, bool):
-        value = "是" if value else "否"
-    if f.type == cat.REF:
-        key = _number_text(value) if isinstance(value, (int, float)) else str(value)
-        if sub_unions is None:
-            return key
-        if key not in sub_unions:
-            raise ValueError(f"分工会「{key[:30]}」不存在")
-        return sub_unions[key]
-    if isinstance(value, (int, float)):
-        if f.code == "id_number" and isinstance(value, float) and abs(value) >= 1e15:
-            raise ValueError("请按文本填写证件号码（数字格式会被 Excel 改成科学计数法并丢失末几位）")
-        value = _number_text(value)
-    elif isinstance(value, datetime):
-        value = value.date().isoformat() if value.time() == time(0) else value.isoformat(sep=" ")
-    elif isinstance(value, (date, time)):
-        value = value.isoformat()
-    elif not isinstance(value, str):
-        value = str(value)
-    if f.type == cat.MULTI:
-        return [v.strip() for v in MULTI_SEPARATORS.split(value) if v.strip()]
-    if f.type == cat.LIST:
-        return parse_children(value)
-    return value
+    def notes(self) -> list[str]:
+        """What reading did besides converting values, in Chinese sentences."""
+        out = sheet_header.notes(self.header)
+        for merge, (value, f, cells) in self.filled.items():
+            shown = normalise.shown(number_text(value) if isinstance(value, (int, float)) else value)
+            shown = mask_value(f.code, shown) if f.sensitive else shown
+            only = f"，只填入 {get_column_letter(merge.min_col)} 列" if merge.max_col > merge.min_col else ""
+            out.append(f"合并单元格 {merge.ref} 已按首格内容「{shown}」填充（{cells} 格{only}）")
+        for number, text in self.footers:
+            out.append(f"第 {number} 行（「{text}」）不是会员信息，未导入")
+        return out
 
-
-def parse_children(text: str) -> list[dict[str, str]]:
-    """「张三/男/2015-03-02；李四/女/2018-05-01」 → [{name, gender, birth_date}, …]; 「无」 → []."""
-    if text.strip() in NONE_WORDS:
-        return []
-    out = []
-    for entry in (e.strip() for e in CHILD_SEPARATORS.split(text)):
-        if not entry:
-            continue
-        parts = [p.strip() for p in CHILD_PARTS.split(entry, maxsplit=2)]
-        if len(parts) != 3 or not all(parts):
-            raise ValueError(f"第 {len(out) + 1} 项「{entry[:30]}」应写作 姓名/性别/出生日期")
-        out.append({"name": parts[0], "gender": parts[1], "birth_date": parts[2]})
-    return out
+    def report(self) -> dict[str, Any]:
+        return {"header_row": self.header.last_row, "notes": self.notes(),
+                "normalisations": self.tally.report()}

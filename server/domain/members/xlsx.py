@@ -292,8 +292,3 @@ def _sheet_data_end(data: bytes) -> int:
 def _merge(ref: str) -> Merge:
     min_col, min_row, max_col, max_row = range_boundaries(ref if ":" in ref else f"{ref}:{ref}")
     return Merge(ref, min_col, min_row, max_col, max_row)
-
-
-def count_rows(sheet: Sheet) -> int:
-    """How many row elements the sheet has (blank rows included)."""
-    return scan(sheet, count_rows=True).rows
