@@ -318,7 +318,8 @@ def test_sub_union_operator_imports_only_into_their_own(clients, world, db):
     assert (report["created"], report["updated"], report["error_rows"]) == (1, 1, 3)
     errs = errors_by_row(report)
     assert [(e["column"], e["message"]) for e in errs[3]] == [("所属分工会", "分工会账号只能导入本分工会的会员")]
-    assert [(e["column"], e["message"]) for e in errs[4]] == [("工号", "该会员不在您的管理范围内")]
+    # Another sub-union's member: only that the 工号 is taken — not whose, not where (issue 12, item 5).
+    assert [(e["column"], e["message"]) for e in errs[4]] == [("工号", "工号「20160456」已被其他会员使用")]
     assert errs[6][0]["column"] == "所属分工会" and "不存在" in errs[6][0]["message"]
     got = members(db)
     assert got["20240201"].sub_union_id == world.own_sub
@@ -346,8 +347,43 @@ def test_matching_another_sub_unions_member_by_id_number_is_refused(clients, wor
     resp = upload(clients["sub_staff"], xlsx(rows), dry_run=False)
     body = assert_error(resp, 422, "import_rejected")
     assert body["errors"] == [{"row": 2, "column": "证件号码", "field": "id_number",
-                               "message": "该会员不在您的管理范围内"}]
+                               "message": "证件号码「1303**********1248」已被其他会员使用"}]
     assert member_count(db) == 2 and members(db)["20160456"].sub_union_id == world.other_sub
+
+
+def test_a_sub_union_account_learns_only_that_a_number_is_taken(clients, world, db):
+    """赵敏 belongs to another sub-union. Naming her 工号 or 证件号码 says the number is taken,
+    in the words used for any taken number — not her name, her sub-union, her record, nor that
+    two rows name the same person."""
+    twin = make_id(date(1985, 3, 7), 60, "男")  # agrees with 陈思远's birth date and gender
+    db.add(Member(name="孙立", gender="男", birth_date=date(1985, 3, 7), id_number=twin, sub_union_id=world.other_sub))
+    db.commit()
+    header = ["姓名", "性别", "出生日期", "工号", "证件号码", "所属分工会"]
+    masked = f"{OTHER_ID[:4]}{'*' * 10}{OTHER_ID[-4:]}"
+    twin_masked = f"{twin[:4]}{'*' * 10}{twin[-4:]}"
+    sheets = {
+        "her 工号, then her ID number (the same person)": (
+            [["赵敏", None, None, "20160456", None, None], ["赵敏", None, None, None, OTHER_ID.lower(), None]],
+            [(2, "工号", "工号「20160456」已被其他会员使用"), (3, "证件号码", f"证件号码「{masked}」已被其他会员使用")]),
+        "a new 工号 with her ID number": (
+            [["新人", "女", "1990-06-15", "20249999", OTHER_ID, None]],
+            [(2, "证件号码", f"证件号码「{masked}」已被其他会员使用")]),
+        "our own member given the ID number of another sub-union's 孙立": (
+            [["陈思远", None, None, "20150123", twin, None]],
+            [(2, "证件号码", f"证件号码「{twin_masked}」已被其他会员使用")]),
+    }
+    for case, (rows, expected) in sheets.items():
+        report = upload(clients["sub_staff"], xlsx(rows, header), dry_run=False, mode="valid_only").get_json()
+        assert [(e["row"], e["column"], e["message"]) for e in report["errors"]] == expected, case
+        said = " ".join(e["message"] for e in report["errors"]) + " ".join(report["notes"])
+        for secret in ("赵敏", "孙立", OTHER_NAME, "范围", "同一名会员", "转会"):
+            assert secret not in said, (case, secret)
+        assert all(set(e) == {"row", "column", "field", "message"} for e in report["errors"]), case  # no member id
+        assert report["created"] == report["updated"] == 0, case
+    assert member_count(db) == 3 and members(db)["20150123"].version == 1
+    # The same words a school account gets for a number one of its own members holds.
+    school = upload(clients["staff"], xlsx([["陈思远", None, None, "20150123", twin, None]], header)).get_json()
+    assert school["errors"][0]["message"] == f"证件号码「{twin_masked}」已被其他会员使用"
 
 
 # ---- bad files -------------------------------------------------------------------------------
@@ -543,6 +579,36 @@ def test_row_errors_name_the_row_and_the_column(clients, world, db):
     assert one(11) == ("性别", "必填")
 
 
+def test_refusals_name_what_is_wrong(clients, world):
+    """Not just the rule: how many digits a mobile or ID number has, which character is not
+    allowed, which part of an ID number is invalid."""
+    def with_check(body: str) -> str:
+        return body + ric.calc_check_digit(body + "0")
+
+    header = ["姓名", "性别", "出生日期", "工号", "证件号码", "手机号码", "所属分工会"]
+    rows = [
+        ["甲", "女", "1992-05-01", "20240001", None, "139123456790", OWN_NAME],  # 2
+        ["乙", "女", "1992-05-01", "20240002", make_id(date(1992, 5, 1), 7, "女")[:17], None, OWN_NAME],  # 3
+        ["丙", "女", "1992-05-01", "20240003", "130302920501124", None, OWN_NAME],  # 4: a 15-digit old number
+        ["丁", "女", "1992-05-01", "20240004", "1303021992O501124X", None, OWN_NAME],  # 5: a letter O
+        ["戊", "女", "1992-05-01", "20240005", with_check("99999919920501124"), None, OWN_NAME],  # 6
+        ["己", "女", "1992-05-01", "20240006", with_check("13030219921301124"), None, OWN_NAME],  # 7
+        ["王芳2", "女", "1992-05-01", "20240007", None, None, OWN_NAME],  # 8
+        ["庚", "女", "1992-05-01", "A#01", None, None, OWN_NAME],  # 9
+    ]
+    errs = errors_by_row(upload(clients["staff"], xlsx(rows, header)).get_json())
+    assert {row: (e[0]["column"], e[0]["message"]) for row, e in errs.items()} == {
+        2: ("手机号码", "手机号码应为 11 位，这里是 12 位"),
+        3: ("证件号码", "身份证号码应为 18 位，这里是 17 位"),
+        4: ("证件号码", "身份证号码应为 18 位，这里是 15 位的旧号码，请填写 18 位号码"),
+        5: ("证件号码", "身份证号码只能包含数字（末位可为 X），不能包含「O」"),
+        6: ("证件号码", "身份证号码的地区码「999999」不存在"),
+        7: ("证件号码", "身份证号码中的出生日期「19921301」不是有效日期"),
+        8: ("姓名", "不能包含「2」，只能包含汉字、字母、间隔号「·」和空格"),
+        9: ("工号", "不能包含「#」，只能包含字母、数字、- 和 _"),
+    }
+
+
 def test_duplicate_id_number_within_the_file(clients, world):
     id_number = make_id(date(1992, 5, 1), 7, "女")
     rows = [new_row(staff_no="20240001"), ["周新", "女", "1992-05-01", "20240002", id_number.lower(), OWN_NAME]]
@@ -590,13 +656,13 @@ def test_cell_conversion():
     assert excel.convert_cell(f["staff_no"], "  A01 ") == "A01"
     assert excel.convert_cell(f["remarks"], "   ") is None
     assert excel.convert_cell(f["birth_date"], datetime(1990, 1, 2, 0, 0)) == date(1990, 1, 2)
-    assert excel.convert_cell(f["birth_date"], 19900102) == "19900102"
+    assert excel.convert_cell(f["birth_date"], 19900102) == date(1990, 1, 2)  # the import reads dates itself
     assert excel.convert_cell(f["birth_date"], 32874) == date(1990, 1, 1)  # an unformatted Excel serial
     assert excel.convert_cell(f["is_congress_delegate"], True) == "是"
     assert excel.convert_cell(f["union_posts"], "工会委员、 会员代表，") == ["工会委员", "会员代表"]
     assert excel.convert_cell(f["children"], "张三/男/2015-03-02；李四／女／2018/05/01") == [
         {"name": "张三", "gender": "男", "birth_date": "2015-03-02"},
-        {"name": "李四", "gender": "女", "birth_date": "2018/05/01"},
+        {"name": "李四", "gender": "女", "birth_date": "2018-05-01"},  # read like the date columns
     ]
     assert excel.convert_cell(f["children"], "无") == []
     assert excel.convert_cell(f["sub_union"], OWN_NAME, {OWN_NAME: 7}) == 7

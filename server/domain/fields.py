@@ -77,6 +77,9 @@ class FieldDef:
     max_items: int | None = None
     help: str = ""
     column: str = ""  # the model attribute; defaults to the code
+    # How the Excel import normalises what an office types into this field before checking
+    # it: "name", "number", "mobile", "code", "halfwidth" (server.domain.members.normalise).
+    normalise: str = ""
 
     @property
     def attr(self) -> str:
@@ -117,28 +120,32 @@ def _f(code: str, label: str, group: str, type_: str = TEXT, **kw) -> FieldDef: 
 
 
 CHILD_ITEMS = (
-    _f("name", "姓名", "family", required=True, max_length=50),
+    _f("name", "姓名", "family", required=True, max_length=50, normalise="name"),
     _f("gender", "性别", "family", CHOICE, choices=GENDERS, required=True),
     _f("birth_date", "出生日期", "family", DATE, required=True, check="past_date"),
 )
 
 CATALOGUE: tuple[FieldDef, ...] = (
     # identity
-    _f("name", "姓名", "identity", required=True, max_length=50, check="person_name"),
+    _f("name", "姓名", "identity", required=True, max_length=50, check="person_name", normalise="name"),
     _f("gender", "性别", "identity", CHOICE, choices=GENDERS, required=True),
     _f("ethnicity", "民族", "identity", CHOICE, choices=ETHNICITIES),
     _f("birth_date", "出生日期", "identity", DATE, required=True, check="birth_date"),
     _f("id_type", "证件类型", "identity", CHOICE, choices=ID_TYPES, help="缺省为居民身份证"),
     _f("id_number", "证件号码", "identity", max_length=30, sensitive=True, unique=True, check="id_number",
+       normalise="number",
        help="居民身份证校验 GB 11643 校验位，且须与出生日期、性别一致"),
     _f("native_place", "籍贯", "identity", max_length=50),
     _f("household_registration", "户籍所在地", "identity", max_length=100),
     _f("political_status", "政治面貌", "identity", CHOICE, choices=POLITICAL),
     _f("photo", "照片", "identity", max_length=255, editable_by=EVERYONE, help="照片文件地址"),
     # contact
-    _f("mobile", "手机号码", "contact", max_length=11, sensitive=True, editable_by=EVERYONE, check="mobile"),
-    _f("office_phone", "办公电话", "contact", max_length=30, editable_by=EVERYONE, check="phone"),
-    _f("email", "电子邮箱", "contact", max_length=100, editable_by=EVERYONE, check="email"),
+    _f("mobile", "手机号码", "contact", max_length=11, sensitive=True, editable_by=EVERYONE, check="mobile",
+       normalise="mobile"),
+    _f("office_phone", "办公电话", "contact", max_length=30, editable_by=EVERYONE, check="phone",
+       normalise="halfwidth"),
+    _f("email", "电子邮箱", "contact", max_length=100, editable_by=EVERYONE, check="email",
+       normalise="halfwidth"),
     _f("home_address", "家庭住址", "contact", max_length=200, sensitive=True, editable_by=EVERYONE),
     # education
     _f("education", "学历", "education", CHOICE, choices=EDUCATION),
@@ -146,7 +153,7 @@ CATALOGUE: tuple[FieldDef, ...] = (
     _f("graduate_school", "毕业院校", "education", max_length=100),
     _f("major", "所学专业", "education", max_length=100),
     # employment
-    _f("staff_no", "工号", "employment", max_length=32, unique=True, check="staff_no"),
+    _f("staff_no", "工号", "employment", max_length=32, unique=True, check="staff_no", normalise="code"),
     _f("department", "所在单位/部门", "employment", max_length=100),
     _f("sub_union", "所属分工会", "employment", REF, required=True, editable_by=SCHOOL_ONLY,
        column="sub_union_id", help="分工会之间的调动走转会流程"),
@@ -161,7 +168,7 @@ CATALOGUE: tuple[FieldDef, ...] = (
        editable_by=SCHOOL_ONLY, help="离职、退休、去世走状态变更流程"),
     # union
     _f("member_no", "会员证号", "union", max_length=20, unique=True, editable_by=SCHOOL_ONLY,
-       help="入会审批通过时发放"),
+       help="入会审批通过时发放", normalise="code"),
     _f("union_join_date", "入会时间", "union", DATE, editable_by=SCHOOL_ONLY, check="past_date"),
     _f("membership_status", "会籍状态", "union", CHOICE, choices=MEMBERSHIP_STATUS, editable_by=SCHOOL_ONLY),
     _f("union_posts", "工会职务", "union", MULTI, choices=UNION_POSTS),
@@ -171,7 +178,7 @@ CATALOGUE: tuple[FieldDef, ...] = (
     _f("honors", "获得荣誉", "union", LONGTEXT, max_length=1000),
     # family
     _f("marital_status", "婚姻状况", "family", CHOICE, choices=MARITAL, editable_by=EVERYONE),
-    _f("spouse_name", "配偶姓名", "family", max_length=50, editable_by=EVERYONE),
+    _f("spouse_name", "配偶姓名", "family", max_length=50, editable_by=EVERYONE, normalise="name"),
     _f("spouse_employer", "配偶工作单位", "family", max_length=100, editable_by=EVERYONE),
     _f("children", "子女信息", "family", LIST, items=CHILD_ITEMS, max_items=10, editable_by=EVERYONE,
        help="每个子女：姓名、性别、出生日期"),

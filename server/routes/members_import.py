@@ -12,7 +12,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 from server.auth import current_identity, require
 from server.config import DEFAULTS
 from server.domain import sub_unions
-from server.domain.members import excel, importer, imports
+from server.domain.members import excel, import_template, importer, imports
 from server.models import MemberImport
 from server.routes.common import Blueprint, JobOut, config, db_session, runtime
 
@@ -35,10 +35,26 @@ class ImportForm(Schema):
 
 
 class ImportErrorOut(Schema):
-    row = fields.Integer(metadata={"description": "Excel 中的行号（表头为第 1 行）"})
+    row = fields.Integer(metadata={"description": "Excel 中的行号（与 Excel 左侧的行号相同；表头不一定在第 1 行）"})
     column = fields.String(allow_none=True, metadata={"description": "列名"})
     field = fields.String(allow_none=True, metadata={"description": "字段编码"})
     message = fields.String()
+
+
+class ImportExampleOut(Schema):
+    row = fields.Integer(metadata={"description": "第一处改动所在的行"})
+    column = fields.String(allow_none=True, metadata={"description": "列名"})
+    before = fields.String(allow_none=True, metadata={"description": "原样（敏感字段不显示）"})
+    after = fields.String(allow_none=True, metadata={"description": "读作（敏感字段不显示）"})
+
+
+class ImportNormalisationOut(Schema):
+    kind = fields.String(metadata={"description": "fullwidth 全角转半角 / separators 去掉号码中的空格和短横线 / "
+                                                  "country_code 去掉 +86 / name_spaces 姓名中的空格 / name_dots 间隔号 / "
+                                                  "date_text 日期写法 / date_serial Excel 日期序列号 / merged_cells 合并单元格"})
+    label = fields.String(metadata={"description": "中文说明"})
+    count = fields.Integer(metadata={"description": "改动的单元格数"})
+    example = fields.Nested(ImportExampleOut, metadata={"description": "第一处改动"})
 
 
 class ImportReport(Schema):
@@ -54,6 +70,11 @@ class ImportReport(Schema):
     error_count = fields.Integer()
     errors = fields.List(fields.Nested(ImportErrorOut))
     errors_truncated = fields.Boolean(metadata={"description": f"错误超过 {excel.MAX_REPORTED_ERRORS} 条时只列出前面的"})
+    header_row = fields.Integer(allow_none=True, metadata={"description": "表头所在的行（两行表头时为第二行）"})
+    notes = fields.List(fields.String(), metadata={
+        "description": "读取时做了什么：跳过的标题行、按其他列名导入的列、按首格填充的合并单元格、未导入的表尾行"})
+    normalisations = fields.List(fields.Nested(ImportNormalisationOut), metadata={
+        "description": "读取时对写法的统一，按种类计数（试导入与正式导入相同），不会悄悄改动任何内容"})
 
 
 class ImportJobOut(JobOut):
@@ -77,7 +98,7 @@ class ImportTemplate(MethodView):
         """下载会员导入模板（列名、下拉选项、填写说明；分工会账号只列出本分工会）"""
         scope = require("members.import")
         names = [s.name for s in sub_unions.list_in_scope(db_session(), scope)]
-        return send_file(io.BytesIO(excel.template(names)), mimetype=excel.XLSX_MIME, as_attachment=True,
+        return send_file(io.BytesIO(import_template.template(names)), mimetype=excel.XLSX_MIME, as_attachment=True,
                          download_name="会员导入模板.xlsx", max_age=0)
 
 

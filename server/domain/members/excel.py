@@ -1,11 +1,14 @@
-"""Excel batch import (校工会批量修改): the template, and reading a filled-in file.
+"""Excel batch import (校工会批量修改): reading a filled-in file.
 
-The columns are the field catalogue's Chinese labels (the field codes are accepted too), so
-the template, the reader and the API all follow one list. Reading checks the header at once
-(a wrong file fails before anything else), then yields each non-empty data row converted to
-the values the registry takes, with a problem per cell that cannot be read. Checking and
-applying the rows is :mod:`server.domain.members.importer`; running an import from an upload,
-now or as a job, is :mod:`server.domain.members.imports`.
+The columns are the field catalogue's Chinese labels (the field codes and the usual other
+names are accepted too, :mod:`.sheet_header`), so the template (:mod:`.import_template`), the
+reader and the API all follow one list. Reading finds and checks the header at once (a wrong
+file fails before anything else), then yields each non-empty data row converted to the values
+the registry takes, with a problem per cell that cannot be read. What an office types is
+normalised first (:mod:`.normalise`, :mod:`.sheet_dates`), cells merged down a column are read
+from their first cell, and all of it is counted for the report: nothing changes silently.
+Checking and applying the rows is :mod:`server.domain.members.importer`; running an import from
+an upload, now or as a job, is :mod:`server.domain.members.imports`.
 
 Memory stays flat in the file's size: the sheet is read as a stream (:mod:`.xlsx`, which also
 made reading ~4× faster than openpyxl's read-only cells) and rows are handed on one by one.
@@ -14,24 +17,19 @@ Cell contents are data, never formulas: a formula is a row error, not evaluated 
 
 from __future__ import annotations
 
-import io
 import re
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
 from typing import Any, BinaryIO
 
-from openpyxl import Workbook
-from openpyxl.comments import Comment
-from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
-from openpyxl.utils.datetime import from_excel
-from openpyxl.worksheet.datavalidation import DataValidation
 
 from server.domain import fields as cat
-from server.domain.errors import DomainError, Invalid
-from server.domain.members import xlsx
+from server.domain.errors import DomainError
+from server.domain.members import normalise, sheet_header, xlsx
+from server.domain.members.cell_values import convert_cell, number_text, parse_children  # noqa: F401 - also read here
+from server.domain.members.registry import mask_value
 
 MAX_ROWS = 20_000
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -41,10 +39,6 @@ MAX_REPORTED_ERRORS = 1000
 SHEET, NOTES, OPTIONS = "会员信息", "说明", "选项"
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-MULTI_SEPARATORS = re.compile(r"[、,，;；\n]")
-CHILD_SEPARATORS = re.compile(r"[；;\n]+")
-CHILD_PARTS = re.compile(r"[/／,，]")
-NONE_WORDS = ("无", "没有", "-", "—", "/")  # an explicit "no children" (an empty cell changes nothing)
 
 
 class BadFile(DomainError):
@@ -63,171 +57,10 @@ class TooLarge(DomainError):
         super().__init__(message, code=code, fields={"file": message})
 
 
-# ---- the template ----------------------------------------------------------------------
-
-_HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
-_REQUIRED_FILL = PatternFill("solid", fgColor="FCE4D6")
-_TITLE_FONT = Font(bold=True, size=14)
-_BOLD = Font(bold=True)
-
-
-def format_hint(f: cat.FieldDef) -> str:
-    """How a cell of this column is written, in one line."""
-    if f.code == "sub_union":
-        return "分工会名称，从下拉列表中选择；分工会账号可留空（即本分工会）"
-    if f.code == "id_number":
-        return "请按文本填写；居民身份证须为 18 位、校验位正确，且与出生日期、性别一致"
-    if f.code == "staff_no":
-        return "用于匹配已有会员：工号相同即更新该会员；请按文本填写"
-    if f.type == cat.DATE:
-        return "日期，如 2015-03-02（也可写 2015/03/02 或 20150302）"
-    if f.type == cat.CHOICE:
-        return "从下拉列表中选择"
-    if f.type == cat.MULTI:
-        return "可多选，多个用「、」分隔，如 工会委员、会员代表"
-    if f.type == cat.LIST:
-        return ("每个子女写作 姓名/性别/出生日期，多个用「；」分隔，如 张三/男/2015-03-02；李四/女/2018-05-01；"
-                "没有子女写「无」")
-    if f.type == cat.LONGTEXT:
-        return f"文本，不超过 {f.max_length} 字，可换行"
-    return f"文本，不超过 {f.max_length} 字"
-
-
-def _editors(f: cat.FieldDef) -> str:
-    if f.editable_by == cat.SCHOOL_ONLY:
-        return "仅校工会"
-    return "校工会、分工会" + ("、本人" if cat.SELF in f.editable_by else "")
-
-
-def _width(f: cat.FieldDef) -> float:
-    if f.type == cat.DATE:
-        width = 13
-    elif f.type in (cat.LONGTEXT, cat.LIST):
-        width = 36
-    elif f.type == cat.MULTI:
-        width = 24
-    elif f.type == cat.REF:
-        width = 22
-    elif f.type == cat.CHOICE:
-        width = min(24, max(len(c) for c in f.choices) * 2 + 4)
-    elif f.code == "id_number":
-        width = 22
-    else:
-        width = min(32, max(10, (f.max_length or 20) // 3))
-    return max(width, len(f.label) * 2 + 3)
-
-
-def _text_cell(cell, value: str) -> None:  # noqa: ANN001
-    """A string that stays a string, even one starting with = + - @ (never a formula)."""
-    cell.value = value
-    if value[:1] in ("=", "+", "-", "@"):
-        cell.data_type = "s"
-        cell.quotePrefix = True
-
-
-def template(sub_union_names: list[str]) -> bytes:
-    """The import template: a header row of every catalogue field's Chinese label, drop-down
-    lists for choice columns (their values on the hidden sheet 选项) and a 说明 sheet."""
-    wb = Workbook()
-    ws = wb.active
-    ws.title = SHEET
-    notes = wb.create_sheet(NOTES)
-    options = wb.create_sheet(OPTIONS)
-    options.sheet_state = "hidden"
-
-    option_col = 0
-    last_row = MAX_ROWS + 1
-    for col, f in enumerate(cat.CATALOGUE, start=1):
-        letter = get_column_letter(col)
-        cell = ws.cell(row=1, column=col, value=f.label)
-        cell.font = _BOLD
-        cell.fill = _REQUIRED_FILL if f.required else _HEADER_FILL
-        cell.alignment = Alignment(horizontal="center", vertical="center")
-        tip = f"{f.label}{'（必填）' if f.required else ''}\n{format_hint(f)}"
-        if f.help:
-            tip += f"\n{f.help}"
-        if f.editable_by == cat.SCHOOL_ONLY:
-            tip += "\n仅校工会账号可修改"
-        cell.comment = Comment(tip, "工会智慧平台", width=260, height=110)
-        dim = ws.column_dimensions[letter]
-        dim.width = _width(f)
-        if f.type == cat.DATE:
-            dim.number_format = "yyyy-mm-dd"
-        elif f.type in (cat.TEXT, cat.LONGTEXT):
-            dim.number_format = "@"  # staff and ID numbers stay text, leading zeros and all
-
-        values = list(f.choices) if f.type in (cat.CHOICE, cat.MULTI) else (
-            list(sub_union_names) if f.type == cat.REF else [])
-        if not values:
-            continue
-        option_col += 1
-        opt_letter = get_column_letter(option_col)
-        options.cell(row=1, column=option_col, value=f.label)
-        for i, value in enumerate(values, start=2):
-            _text_cell(options.cell(row=i, column=option_col), value)
-        options.column_dimensions[opt_letter].width = _width(f)
-        dv = DataValidation(
-            type="list",
-            formula1=f"'{OPTIONS}'!${opt_letter}$2:${opt_letter}${len(values) + 1}",
-            allow_blank=True,
-        )
-        if f.type == cat.MULTI:
-            # Several values joined by 、 are not one list item: offer the list, allow any text.
-            dv.showErrorMessage = False
-            dv.promptTitle, dv.prompt = f.label, "可多选，多个用「、」分隔"
-            dv.showInputMessage = True
-        else:
-            dv.showErrorMessage = True
-            dv.errorTitle, dv.error = f.label, "请从下拉列表中选择"
-        dv.add(f"{letter}2:{letter}{last_row}")
-        ws.add_data_validation(dv)
-
-    ws.freeze_panes = "B2"
-    ws.row_dimensions[1].height = 22
-    _write_notes(notes)
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
-
-
-def _write_notes(ws) -> None:  # noqa: ANN001
-    rules = [
-        "填写说明",
-        "1. 在「会员信息」工作表中填写，一行一名会员；第一行是表头，请勿修改列名（不需要的列可以删除，「姓名」列必须保留）。",
-        "2. 先按「工号」匹配已有会员，没有工号或未匹配时按「证件号码」匹配：匹配到即更新该会员，否则新增会员。",
-        "3. 更新时留空的单元格保持原值不变；只有填写的内容会被修改。",
-        "4. 必填列（表头为橙色）：姓名、性别、出生日期、所属分工会；分工会账号「所属分工会」可留空，即本分工会，"
-        "且只能导入本分工会的会员。",
-        "5. 日期写作 2015-03-02（也可 2015/03/02、20150302）；多选项用「、」分隔；"
-        "子女信息写作 姓名/性别/出生日期，多个子女用「；」分隔。",
-        "6. 工号、证件号码请按文本填写，以免 Excel 把长数字变成科学计数法或去掉开头的 0。",
-        "7. 不接受公式：含公式的单元格会被判为错误，不会计算，也不会保存。",
-        f"8. 每个文件不超过 {MAX_FILE_BYTES // (1024 * 1024)} MB、{MAX_ROWS} 行；建议先「试导入」查看结果，再正式导入。",
-    ]
-    for i, line in enumerate(rules, start=1):
-        cell = ws.cell(row=i, column=1, value=line)
-        if i == 1:
-            cell.font = _TITLE_FONT
-    start = len(rules) + 2
-    header = ("列名", "字段编码", "类型", "必填", "填写格式", "可选值", "可修改者")
-    types = {cat.TEXT: "文本", cat.LONGTEXT: "长文本", cat.DATE: "日期", cat.CHOICE: "单选",
-             cat.MULTI: "多选", cat.LIST: "列表", cat.REF: "分工会"}
-    for col, title in enumerate(header, start=1):
-        cell = ws.cell(row=start, column=col, value=title)
-        cell.font = _BOLD
-        cell.fill = _HEADER_FILL
-    for row, f in enumerate(cat.CATALOGUE, start=start + 1):
-        choices = "、".join(f.choices) if f.choices else ""
-        line = (f.label, f.code, types[f.type], "是" if f.required else "", format_hint(f) + (
-            f"（{f.help}）" if f.help else ""), choices, _editors(f))
-        for col, value in enumerate(line, start=1):
-            cell = ws.cell(row=row, column=col, value=value)
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
-    for letter, width in zip("ABCDEFG", (22, 24, 8, 6, 60, 60, 16), strict=True):
-        ws.column_dimensions[letter].width = width
-
-
 # ---- reading a file ----------------------------------------------------------------------
+
+# A line under the data that is not a member: 填表人：张三, 合计 25 人.
+FOOTER = re.compile(r"(?:(?:填表|制表|填报|审核|经办|负责|联系)人|(?:填表|制表|填报)日期|备注|说明|注)\s*[:：]|(?:合计|总计|共计)")
 
 
 @dataclass
@@ -250,10 +83,6 @@ class Row:
     problems: list[Problem] = field(default_factory=list)
 
 
-def _header_key(value: Any) -> str:
-    return str(value).strip().strip("*＊").strip()
-
-
 def _open(stream: BinaryIO) -> xlsx.Sheet:
     try:
         stream.seek(0)
@@ -272,23 +101,37 @@ def _open(stream: BinaryIO) -> xlsx.Sheet:
         raise BadFile() from None
 
 
-def _open_checked(stream: BinaryIO) -> tuple[xlsx.Sheet, Iterator[tuple[int, list[xlsx.Cell]]],
-                                             list[cat.FieldDef | None]]:
-    """The sheet, its row iterator past the header, and the header's fields; the header is
-    checked here so that a wrong file fails before anything else is done with it."""
+@dataclass
+class _Opened:
+    sheet: xlsx.Sheet
+    source: Iterator[tuple[int, list[xlsx.Cell]]]  # the sheet's own row generator (to close)
+    rows: Iterator[tuple[int, list[xlsx.Cell]]]  # the rows after the header
+    header: sheet_header.Header
+    scan: xlsx.Scan
+
+    def close(self) -> None:
+        self.source.close()
+        self.sheet.close()
+
+
+def _open_checked(stream: BinaryIO, *, count_rows: bool = False) -> _Opened:
+    """The sheet, its header found and checked (so that a wrong file fails before anything
+    else is done with it), and its rows past the header. The merged ranges are read first:
+    a header two rows deep is known by its cells merged down."""
     sheet = _open(stream)
+    source = None
     try:
-        rows = sheet.rows()
-        header = next(rows, None)
-        # The header is the sheet's first row: rows above it left empty mean no header at all.
-        columns = _columns(header[1] if header and header[0] == 1 else [])
-    except DomainError:
+        scan = xlsx.scan(sheet, count_rows=count_rows)
+        source = sheet.rows()
+        header, rows = sheet_header.find(source, scan.merges)
+    except BaseException as exc:
+        if source is not None:
+            source.close()
         sheet.close()
-        raise
-    except Exception:  # noqa: BLE001
-        sheet.close()
+        if isinstance(exc, DomainError) or not isinstance(exc, Exception):
+            raise
         raise BadFile() from None
-    return sheet, rows, columns
+    return _Opened(sheet, source, rows, header, scan)
 
 
 def inspect(stream: BinaryIO, *, exact_above: int | None = None) -> int:
@@ -297,63 +140,27 @@ def inspect(stream: BinaryIO, *, exact_above: int | None = None) -> int:
     from this whether to import now or in a job. Above ``exact_above`` the non-empty rows are
     counted exactly (the sheet is parsed once more), so that a file over the row limit is
     refused at once rather than by a job that checked thousands of rows first."""
-    sheet, rows, _columns = _open_checked(stream)
+    opened = _open_checked(stream, count_rows=True)
     try:
-        estimated = max(0, xlsx.count_rows(sheet) - 1)
+        estimated = max(0, opened.scan.rows - opened.header.consumed)
         if exact_above is None or estimated <= exact_above:
             return estimated
-        return sum(1 for _number, cells in rows if not all(_blank(c.value) for c in cells))
+        return sum(1 for _number, cells in opened.rows if not all(_blank(c.value) for c in cells))
     except Exception:  # noqa: BLE001
         raise BadFile("文件内容已损坏，无法读取") from None
     finally:
-        rows.close()
-        sheet.close()
+        opened.close()
 
 
 def read_rows(stream: BinaryIO, *, sub_unions: Mapping[str, int] | None = None,
-              max_rows: int = MAX_ROWS) -> Iterator[Row]:
-    """Open the workbook and check its header now (errors are raised here); return an iterator
-    of the non-empty data rows, converted to Python values per the catalogue.
+              max_rows: int = MAX_ROWS) -> Reading:
+    """Open the workbook and check its header now (errors are raised here); return the
+    non-empty data rows, converted to Python values per the catalogue, as a :class:`Reading`.
 
     ``sub_unions`` maps a sub-union's name (or code) to its id; without it the 所属分工会
     cell stays text.
     """
-    sheet, rows, columns = _open_checked(stream)
-    return _data_rows(sheet, rows, columns, sub_unions, max_rows)
-
-
-def _columns(header: list[xlsx.Cell]) -> list[cat.FieldDef | None]:
-    if not header or all(_blank(c.value) for c in header):
-        raise Invalid({"file": "文件是空的"}, "文件是空的：第一行应为表头（会员信息的列名）", code="empty_file")
-    columns: list[cat.FieldDef | None] = [None] * max(c.column for c in header)
-    unknown: list[str] = []
-    duplicate: list[str] = []
-    seen: set[str] = set()
-    for cell in header:
-        if _is_formula(cell):
-            unknown.append(str(cell.value)[:30])
-            continue
-        if _blank(cell.value):
-            continue
-        key = _header_key(cell.value)
-        f = cat.BY_LABEL.get(key) or cat.BY_CODE.get(key)
-        if f is None:
-            unknown.append(key[:30])
-        elif f.code in seen:
-            duplicate.append(f.label)
-        else:
-            seen.add(f.code)
-        columns[cell.column - 1] = f
-    if unknown:
-        message = f"表头中有无法识别的列：{'、'.join(unknown[:10])}{'……' if len(unknown) > 10 else ''}；请使用导入模板中的列名"
-        raise Invalid({"file": message}, message, code="unknown_columns")
-    if duplicate:
-        message = f"表头中有重复的列：{'、'.join(dict.fromkeys(duplicate))}"
-        raise Invalid({"file": message}, message, code="duplicate_columns")
-    if "name" not in seen:
-        message = "缺少「姓名」列（第一行应为表头，请使用导入模板）"
-        raise Invalid({"file": message}, message, code="missing_columns")
-    return columns
+    return Reading(_open_checked(stream), sub_unions, max_rows)
 
 
 def _blank(value: Any) -> bool:
@@ -365,120 +172,158 @@ def _is_formula(cell: xlsx.Cell) -> bool:
     return cell.kind == xlsx.FORMULA or (isinstance(value, str) and value.strip().startswith("="))
 
 
-def _data_rows(sheet: xlsx.Sheet, rows: Iterator[tuple[int, list[xlsx.Cell]]],
-               columns: list[cat.FieldDef | None], sub_unions: Mapping[str, int] | None,
-               max_rows: int) -> Iterator[Row]:
-    count = 0
-    try:
-        for number, cells in rows:
-            if all(_blank(c.value) for c in cells):
-                continue
-            count += 1
-            if count > max_rows:
-                raise TooLarge(f"数据行数超过上限 {max_rows} 行，请分批导入", code="too_many_rows")
-            yield _convert_row(number, cells, columns, sub_unions)
-    except DomainError:
-        raise
-    except Exception:  # noqa: BLE001 - a sheet that breaks the XML reader half-way
-        raise BadFile("文件内容已损坏，无法读取") from None
-    finally:
-        rows.close()
-        sheet.close()
+class _Fill:
+    """Cells merged down a column (所属分工会 merged over B3:B20): each row of the range reads
+    the first cell's value, as Excel shows it. Ranges come from the scan, in row order; only
+    the current row's open ranges are kept."""
+
+    def __init__(self, merges: list[xlsx.Merge], below: int):
+        self.pending = sorted((m for m in merges if m.min_row > below and m.max_row > m.min_row),
+                              key=lambda m: (m.min_row, m.min_col))
+        self.next = 0
+        self.open: list[tuple[xlsx.Merge, xlsx.Cell]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.pending)
+
+    def apply(self, number: int, cells: list[xlsx.Cell]) -> tuple[list[xlsx.Cell], dict[int, xlsx.Merge]]:
+        pending = self.pending
+        while self.next < len(pending) and pending[self.next].min_row <= number:
+            m = pending[self.next]
+            self.next += 1
+            first = next((c for c in cells if c.column == m.min_col), None) if m.min_row == number else None
+            if first is not None and not _blank(first.value):
+                self.open.append((m, first))
+        if not self.open:
+            return cells, {}
+        self.open = [(m, first) for m, first in self.open if m.max_row >= number]
+        filled = {m.min_col: m for m, _first in self.open if m.min_row < number}
+        if filled:
+            cells = sorted([c for c in cells if c.column not in filled]
+                           + [first for m, first in self.open if m.min_row < number], key=lambda c: c.column)
+        return cells, filled
 
 
-def _convert_row(number: int, cells: list[xlsx.Cell], columns: list[cat.FieldDef | None],
-                 sub_unions: Mapping[str, int] | None) -> Row:
-    row = Row(number, {})
-    for cell in cells:
-        value = cell.value
-        if _blank(value):
-            continue
-        i = cell.column - 1
-        f = columns[i] if i < len(columns) else None
-        if f is None:
-            row.problems.append(Problem(number, None, f"第 {get_column_letter(cell.column)} 列",
-                                        "该列没有表头，内容无法导入"))
-            continue
-        if _is_formula(cell):
-            row.problems.append(Problem(number, f.code, f.label, "不接受公式，请直接填写内容"))
-            continue
-        if cell.kind == xlsx.ERROR:
-            row.problems.append(Problem(number, f.code, f.label, f"单元格是错误值 {value}"))
-            continue
+class Reading:
+    """The data rows of an opened sheet, one :class:`Row` at a time, and what reading them did:
+    where the header was and what was skipped above it, columns read under another name,
+    merged cells filled, footer lines left out, values normalised (per kind). The importer
+    puts it in its report (:meth:`report`), the dry run's as much as the real run's."""
+
+    def __init__(self, opened: _Opened, sub_unions: Mapping[str, int] | None, max_rows: int):
+        self.header = opened.header
+        self.tally = normalise.Tally()
+        self.filled: dict[xlsx.Merge, list[Any]] = {}  # merged range → [first cell's value, its field, cells filled]
+        self.footers: list[tuple[int, str]] = []
+        self._opened = opened
+        self._sub_unions = sub_unions
+        self._rows = self._read(max_rows)
+
+    def __iter__(self) -> Reading:
+        return self
+
+    def __next__(self) -> Row:
+        return next(self._rows)
+
+    def close(self) -> None:
+        self._rows.close()
+        self._opened.close()
+
+    def _read(self, max_rows: int) -> Iterator[Row]:
+        header = self.header
+        ignored = set(header.ignored)
+        fill = _Fill(self._opened.scan.merges, header.last_row)
+        count = 0
         try:
-            converted = convert_cell(f, value, sub_unions)
-        except ValueError as exc:
-            row.problems.append(Problem(number, f.code, f.label, str(exc)))
-            continue
-        if converted is not None:
-            row.values[f.code] = converted
-    return row
+            for number, cells in self._opened.rows:
+                if all(_blank(c.value) for c in cells):
+                    continue
+                if len(cells) <= 3 and (footer := self._footer(cells)):
+                    self.footers.append((number, footer))
+                    continue
+                if ignored and all(_blank(c.value) or c.column in ignored for c in cells):
+                    continue  # only a pre-filled 序号
+                filled: dict[int, xlsx.Merge] = {}
+                if fill:
+                    cells, filled = fill.apply(number, cells)
+                count += 1
+                if count > max_rows:
+                    raise TooLarge(f"数据行数超过上限 {max_rows} 行，请分批导入", code="too_many_rows")
+                self.tally.row = number
+                yield self._convert_row(number, cells, filled)
+        except DomainError:
+            raise
+        except Exception:  # noqa: BLE001 - a sheet that breaks the XML reader half-way
+            raise BadFile("文件内容已损坏，无法读取") from None
+        finally:
+            self._opened.close()
 
+    @staticmethod
+    def _footer(cells: list[xlsx.Cell]) -> str | None:
+        first = next((c.value for c in cells if not _blank(c.value)), None)
+        if isinstance(first, str) and FOOTER.match(first.strip()):
+            return " ".join(first.split())[:30]
+        return None
 
-def _number_text(value: int | float) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+    def _convert_row(self, number: int, cells: list[xlsx.Cell], filled: dict[int, xlsx.Merge]) -> Row:
+        """(The per-cell loop runs ~440,000 times for a 10k-row sheet: merged cells are
+        counted outside it and looked up only when one fails.)"""
+        row = Row(number, {})
+        columns, header, sub_unions, tally = self.header.columns, self.header, self._sub_unions, self.tally
+        for cell in cells:
+            value = cell.value
+            if _blank(value):
+                continue
+            i = cell.column - 1
+            f = columns[i] if i < len(columns) else None
+            if f is None:
+                if cell.column in header.ignored:
+                    continue
+                span = header.spans.get(cell.column)
+                why = f"（表头单元格 {span} 是合并的，列名只属于其首列）" if span else ""
+                row.problems.append(Problem(number, None, f"第 {get_column_letter(cell.column)} 列",
+                                            f"该列没有表头{why}，内容无法导入"))
+                continue
+            if _is_formula(cell):
+                row.problems.append(Problem(number, f.code, f.label, "不接受公式，请直接填写内容"))
+                continue
+            if cell.kind == xlsx.ERROR:
+                row.problems.append(Problem(number, f.code, f.label, f"单元格是错误值 {value}"))
+                continue
+            try:
+                converted = convert_cell(f, value, sub_unions, tally)
+            except ValueError as exc:
+                merge = filled.get(cell.column)
+                where = f"（合并单元格 {merge.ref} 的内容）" if merge is not None else ""
+                row.problems.append(Problem(number, f.code, f.label, f"{exc}{where}"))
+                continue
+            if converted is not None:
+                row.values[f.code] = converted
+        for column, merge in filled.items():
+            f = columns[column - 1] if column <= len(columns) else None
+            if f is not None:
+                self._count_fill(merge, f, next(c.value for c in cells if c.column == column))
+        return row
 
+    def _count_fill(self, merge: xlsx.Merge, f: cat.FieldDef, value: Any) -> None:
+        entry = self.filled.get(merge)
+        if entry is None:
+            entry = self.filled[merge] = [value, f, 0]
+        entry[2] += 1
+        self.tally.add(normalise.MERGED, f, "", value)
 
-def convert_cell(f: cat.FieldDef, value: Any, sub_unions: Mapping[str, int] | None = None) -> Any:
-    """A cell's value as the registry takes it (None for nothing), or raise ValueError."""
-    if isinstance(value, str):
-        value = value.strip()
-        if not value:
-            return None
-    if f.type == cat.DATE:
-        if isinstance(value, datetime):
-            return value.date()
-        if isinstance(value, date):
-            return value
-        if isinstance(value, bool):
-            raise ValueError("应为日期（YYYY-MM-DD）")
-        if isinstance(value, (int, float)):
-            if 19000101 <= value <= 99991231 and float(value).is_integer():
-                return str(int(value))  # 20150302 typed as a number
-            if 1 <= value < 2958466:  # an Excel serial day number without a date format
-                return from_excel(value).date()
-            raise ValueError("应为日期（YYYY-MM-DD）")
-        if isinstance(value, str):
-            return value
-        raise ValueError("应为日期（YYYY-MM-DD）")
-    if isinstance(value, bool):
-        value = "是" if value else "否"
-    if f.type == cat.REF:
-        key = _number_text(value) if isinstance(value, (int, float)) else str(value)
-        if sub_unions is None:
-            return key
-        if key not in sub_unions:
-            raise ValueError(f"分工会「{key[:30]}」不存在")
-        return sub_unions[key]
-    if isinstance(value, (int, float)):
-        if f.code == "id_number" and isinstance(value, float) and abs(value) >= 1e15:
-            raise ValueError("请按文本填写证件号码（数字格式会被 Excel 改成科学计数法并丢失末几位）")
-        value = _number_text(value)
-    elif isinstance(value, datetime):
-        value = value.date().isoformat() if value.time() == time(0) else value.isoformat(sep=" ")
-    elif isinstance(value, (date, time)):
-        value = value.isoformat()
-    elif not isinstance(value, str):
-        value = str(value)
-    if f.type == cat.MULTI:
-        return [v.strip() for v in MULTI_SEPARATORS.split(value) if v.strip()]
-    if f.type == cat.LIST:
-        return parse_children(value)
-    return value
+    def notes(self) -> list[str]:
+        """What reading did besides converting values, in Chinese sentences."""
+        out = sheet_header.notes(self.header)
+        for merge, (value, f, cells) in self.filled.items():
+            shown = normalise.shown(number_text(value) if isinstance(value, (int, float)) else value)
+            shown = mask_value(f.code, shown) if f.sensitive else shown
+            only = f"，只填入 {get_column_letter(merge.min_col)} 列" if merge.max_col > merge.min_col else ""
+            out.append(f"合并单元格 {merge.ref} 已按首格内容「{shown}」填充（{cells} 格{only}）")
+        for number, text in self.footers:
+            out.append(f"第 {number} 行（「{text}」）不是会员信息，未导入")
+        return out
 
-
-def parse_children(text: str) -> list[dict[str, str]]:
-    """「张三/男/2015-03-02；李四/女/2018-05-01」 → [{name, gender, birth_date}, …]; 「无」 → []."""
-    if text.strip() in NONE_WORDS:
-        return []
-    out = []
-    for entry in (e.strip() for e in CHILD_SEPARATORS.split(text)):
-        if not entry:
-            continue
-        parts = [p.strip() for p in CHILD_PARTS.split(entry, maxsplit=2)]
-        if len(parts) != 3 or not all(parts):
-            raise ValueError(f"第 {len(out) + 1} 项「{entry[:30]}」应写作 姓名/性别/出生日期")
-        out.append({"name": parts[0], "gender": parts[1], "birth_date": parts[2]})
-    return out
+    def report(self) -> dict[str, Any]:
+        return {"header_row": self.header.last_row, "notes": self.notes(),
+                "normalisations": self.tally.report()}

@@ -2,7 +2,8 @@
 
 A row matches an existing member by 工号, else by 证件号码 (the X of an ID number in either
 case), anywhere in the registry; a match outside the caller's scope is an error for that row,
-never an update.
+never an update, and it says no more than that the 工号 or 证件号码 is already taken — the
+same words as for any other taken value — not whose it is nor in which sub-union.
 
 Every row is validated first with the registry's own ``prepare_create`` / ``prepare_update``
 (the same rules and messages as the API) and against uniqueness, in the file and in the
@@ -39,7 +40,7 @@ from server.domain import audit
 from server.domain import fields as cat
 from server.domain.errors import Conflict, Invalid
 from server.domain.members import registry
-from server.domain.members.excel import MAX_REPORTED_ERRORS, Problem, Row
+from server.domain.members.excel import MAX_REPORTED_ERRORS, Problem, Reading, Row
 from server.domain.members.validation import clean
 from server.domain.roles import Identity, Scope, require
 from server.models import Member, SubUnion
@@ -81,6 +82,7 @@ class _Importer:
     level: str
     sub_union_ids: set[int]
     progress: Progress | None = None
+    columns: frozenset[str] | None = None  # the file's columns, when known: "必填" says a column is missing
     keep: bool = True  # keep what to write; a dry run only counts (its memory stays flat)
     total: int = 0
     created: int = 0
@@ -155,11 +157,13 @@ class _Importer:
                 if key and (holder := self.holders[code].get(key)) is not None:
                     matched = code
                     break
+            outside = holder is not None and not self.scope.covers(holder.sub_union_id)
             problems = list(row.problems)
-            problems.extend(self._in_file_duplicates(row, holder, matched))
-            if holder is not None and not self.scope.covers(holder.sub_union_id):
+            problems.extend(self._in_file_duplicates(row, None if outside else holder, matched))
+            if outside:
+                # Another sub-union's member: the value is taken, and nothing more is said.
                 f = cat.BY_CODE[matched or "staff_no"]
-                problems.append(Problem(row.number, f.code, f.label, "该会员不在您的管理范围内"))
+                problems.append(Problem(row.number, f.code, f.label, taken(f, row.values[f.code])))
                 self.fail(problems)
                 continue
             cleaned: dict[str, Any] = {}
@@ -206,6 +210,8 @@ class _Importer:
             if code in reported:
                 continue  # a cell that could not be read is not also "必填"
             f = cat.BY_CODE.get(code)
+            if message == "必填" and f is not None and self.columns is not None and code not in self.columns:
+                message = f"必填：文件中没有「{f.label}」列"
             problems.append(Problem(row.number, code, f.label if f else None, message))
 
     def _check_create(self, row: Row, problems: list[Problem]) -> dict[str, Any]:
@@ -268,8 +274,7 @@ class _Importer:
             key = _key(values.get(f.code))
             holder = self.holders[f.code].get(key) if key else None
             if holder is not None and holder.id != member_id:
-                shown = registry.mask_value(f.code, values[f.code]) if f.sensitive else values[f.code]
-                problems.append(Problem(row.number, f.code, f.label, f"{f.label}「{shown}」已被其他会员使用"))
+                problems.append(Problem(row.number, f.code, f.label, taken(f, values[f.code])))
 
     # -- applying --
 
@@ -295,6 +300,12 @@ class _Importer:
                 self.session.expire(obj)
 
 
+def taken(f: cat.FieldDef, value: Any) -> str:
+    """A unique value someone else holds: the same words whoever holds it, in scope or not."""
+    shown = registry.mask_value(f.code, value) if f.sensitive else value
+    return f"{f.label}「{shown}」已被其他会员使用"
+
+
 def check_request(identity: Identity | None, mode: str) -> Scope:
     """May ``identity`` import, and is ``mode`` one we know? The caller's scope. Asked before an
     upload is stored for a job, and again by :func:`import_rows` — in a job, with the
@@ -312,12 +323,16 @@ def import_rows(session: Session, identity: Identity | None, rows: Iterable[Row]
     """Check every row, then (unless ``dry_run``, or ``all_or_nothing`` with an error) apply.
 
     Returns the report: counts of rows created, updated and unchanged (those that would be,
-    when nothing was applied), the errors by row and column, and whether anything was written.
+    when nothing was applied), the errors by row and column, and whether anything was written;
+    for rows read from a sheet (a :class:`Reading`) also where its header was, what reading it
+    skipped or filled (``notes``) and each normalisation applied, counted per kind.
     """
     scope = check_request(identity, mode)
+    reading = rows if isinstance(rows, Reading) else None
     importer = _Importer(
         session=session, identity=identity, scope=scope, level=registry.edit_level(identity, None),
         sub_union_ids=set(session.scalars(select(SubUnion.id))), progress=progress, keep=not dry_run,
+        columns=reading.header.codes() if reading is not None else None,
     )
     chunk: list[Row] = []
     try:
@@ -342,7 +357,8 @@ def import_rows(session: Session, identity: Identity | None, rows: Iterable[Row]
             sub_union_id=next(iter(scope.sub_union_ids)) if len(scope.sub_union_ids) == 1 else None,
             new={"file": filename, "mode": mode, "total": importer.total, "created": importer.created,
                  "updated": importer.updated, "unchanged": importer.unchanged,
-                 "error_rows": importer.error_rows},
+                 "error_rows": importer.error_rows,
+                 "normalised": dict(reading.tally.counts) if reading is not None else {}},
         )
     report = {
         "dry_run": dry_run,
@@ -356,18 +372,23 @@ def import_rows(session: Session, identity: Identity | None, rows: Iterable[Row]
         "error_count": importer.error_count,
         "errors": [p.as_dict() for p in importer.problems],
         "errors_truncated": importer.error_count > len(importer.problems),
+        **(reading.report() if reading is not None else {"header_row": None, "notes": [], "normalisations": []}),
     }
     report["message"] = summary(report)
     return report
 
 
 def summary(report: dict[str, Any]) -> str:
-    """One Chinese sentence for the report."""
+    """One Chinese sentence for the report (and how many values reading normalised, if any:
+    the list says which)."""
     counts = f"新增 {report['created']} 人，更新 {report['updated']} 人，无变化 {report['unchanged']} 人"
+    changed = sum(n["count"] for n in report.get("normalisations", ()))
+    said = f"；读取时统一了 {changed} 处写法，见报告中的明细" if changed else ""
     if report["dry_run"]:
         tail = f"，{report['error_rows']} 行有错误" if report["error_rows"] else "，没有错误"
-        return f"试导入 {report['total']} 行：将{counts}{tail}（未写入）"
+        return f"试导入 {report['total']} 行：将{counts}{tail}（未写入）{said}"
     if not report["applied"]:
-        return f"导入文件有 {report['error_rows']} 行错误，未写入任何数据；请修改后重新导入，或选择只导入正确的行"
+        return (f"导入文件有 {report['error_rows']} 行错误，未写入任何数据；请修改后重新导入，或选择只导入正确的行"
+                f"{said}")
     tail = f"；{report['error_rows']} 行有错误，未导入" if report["error_rows"] else ""
-    return f"已导入 {report['total'] - report['error_rows']} 行：{counts}{tail}"
+    return f"已导入 {report['total'] - report['error_rows']} 行：{counts}{tail}{said}"

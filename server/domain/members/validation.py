@@ -64,7 +64,8 @@ def _clean_one(f: FieldDef, value: Any, sub_union_ids: set[int] | None) -> Any:
             raise ValueError("应为文本")
         value = value.strip()
         if f.max_length and len(value) > f.max_length:
-            raise ValueError(f"不能超过 {f.max_length} 个字符")
+            # A mobile one digit too long is a wrong number, not a long text: say how many digits.
+            raise ValueError(_mobile_problem(value) if f.check == "mobile" else f"不能超过 {f.max_length} 个字符")
         if why := text_rule.problem(value, multiline=f.type == cat.LONGTEXT):
             raise ValueError(why)
         return _check(f, value)
@@ -126,6 +127,41 @@ def _clean_one(f: FieldDef, value: Any, sub_union_ids: set[int] | None) -> Any:
     raise ValueError(f"未知类型 {f.type}")
 
 
+_NAME_CHAR = re.compile(r"[\u3400-\u9fffA-Za-z·•.\- ]")
+_PHONE_CHAR = re.compile(r"[0-9+\-() ]")
+_STAFF_NO_CHAR = re.compile(r"[A-Za-z0-9\-_]")
+_CHAR_NAMES = {" ": "空格", "\u3000": "全角空格", "\t": "制表符", "\n": "换行", "\r": "换行", "\u00a0": "不换行空格"}
+
+
+def _offending(value: str, allowed: re.Pattern[str]) -> str:
+    """「不能包含「X」，」 naming the first character a rule refuses (the real reason), or ""."""
+    bad = next((ch for ch in value if not allowed.fullmatch(ch)), None)
+    if bad is None:
+        return ""
+    return f"不能包含「{_CHAR_NAMES.get(bad, bad)}」，"
+
+
+def _mobile_problem(value: str) -> str:
+    digits = sum(ch in "0123456789" for ch in value)
+    if digits != len(value):
+        bad = next(ch for ch in value if ch not in "0123456789")
+        return f"手机号码只能包含数字，不能包含「{_CHAR_NAMES.get(bad, bad)}」"
+    if len(value) != 11:
+        return f"手机号码应为 11 位，这里是 {len(value)} 位"
+    return "应为 1 开头的 11 位手机号码（第二位为 3–9）"
+
+
+def _resident_id_problem(number: str) -> str:
+    """Why a 居民身份证 number is not 18 characters of digits and a final digit or X."""
+    bad = next((ch for i, ch in enumerate(number) if ch not in "0123456789"
+                and not (i == len(number) - 1 and ch in "Xx")), None)
+    if bad is not None:
+        return f"身份证号码只能包含数字（末位可为 X），不能包含「{_CHAR_NAMES.get(bad, bad)}」"
+    if len(number) == 15:
+        return "身份证号码应为 18 位，这里是 15 位的旧号码，请填写 18 位号码"
+    return f"身份证号码应为 18 位，这里是 {len(number)} 位"
+
+
 def _choices(f: FieldDef) -> str:
     shown = "、".join(f.choices[:12])
     return shown + ("……" if len(f.choices) > 12 else "")
@@ -136,13 +172,13 @@ def _check(f: FieldDef, value: Any) -> Any:
     if rule is None or value == "":
         return value
     if rule == "person_name" and not PERSON_NAME.match(value):
-        raise ValueError("只能包含汉字、字母、间隔号「·」和空格")
+        raise ValueError(f"{_offending(value, _NAME_CHAR)}只能包含汉字、字母、间隔号「·」和空格")
     if rule == "mobile" and not MOBILE.match(value):
-        raise ValueError("应为 11 位手机号码（1 开头）")
+        raise ValueError(_mobile_problem(value))
     if rule == "phone" and not PHONE.match(value):
-        raise ValueError("只能包含数字、+、-、括号和空格")
+        raise ValueError(f"{_offending(value, _PHONE_CHAR)}只能包含数字、+、-、括号和空格")
     if rule == "staff_no" and not STAFF_NO.match(value):
-        raise ValueError("只能包含字母、数字、- 和 _")
+        raise ValueError(f"{_offending(value, _STAFF_NO_CHAR)}只能包含字母、数字、- 和 _")
     if rule == "email":
         try:
             _email(value)
@@ -220,11 +256,15 @@ def _cross_check(record: dict[str, Any], changed: dict[str, Any], errors: dict[s
     except InvalidChecksum:
         errors["id_number"] = "身份证号码校验位错误"
         return
-    except InvalidLength:
-        errors["id_number"] = "身份证号码应为 18 位"
+    except (InvalidLength, InvalidFormat):
+        errors["id_number"] = _resident_id_problem(number)
         return
-    except (InvalidFormat, InvalidComponent):
-        errors["id_number"] = "身份证号码格式错误（地区码或出生日期无效）"
+    except InvalidComponent:
+        try:
+            ric.get_birth_date(number)
+            errors["id_number"] = f"身份证号码的地区码「{number[:6]}」不存在"
+        except InvalidComponent:
+            errors["id_number"] = f"身份证号码中的出生日期「{number[6:14]}」不是有效日期"
         return
     birth = ric.get_birth_date(number)
     gender = "男" if int(number[16]) % 2 else "女"

@@ -10,7 +10,8 @@ through as a blank instead of being refused), so this reader walks the sheet XML
 values the way openpyxl does: shared and inline strings, numbers, booleans, ISO dates, and
 serial numbers in a date format as ``datetime``. openpyxl still reads the small parts (content
 types, workbook, relationships, shared strings, styles), so the two never disagree about which
-sheet is which.
+sheet is which. :func:`scan` lists the sheet's merged ranges (and counts its rows) before the
+rows are read, without parsing the XML.
 
 The sheet is parsed with the standard library's C ``iterparse`` when the linked expat is 2.4.1
 or later: that expat refuses entity-expansion bombs itself and ElementTree never fetches
@@ -31,7 +32,7 @@ from typing import IO, Any, NamedTuple
 
 from openpyxl.reader.excel import ExcelReader
 from openpyxl.styles.stylesheet import apply_stylesheet
-from openpyxl.utils.cell import column_index_from_string
+from openpyxl.utils.cell import column_index_from_string, range_boundaries
 from openpyxl.utils.datetime import from_excel, from_ISO8601
 from openpyxl.xml.constants import SHEET_MAIN_NS
 from openpyxl.xml.functions import iterparse as _defused_iterparse
@@ -49,6 +50,7 @@ RUN_TAG = f"{{{SHEET_MAIN_NS}}}r"
 _ROW_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s/>]")
 
 FORMULA, ERROR = "f", "e"
+READ_CHUNK = 1 << 20  # bytes of decompressed XML per read when scanning
 
 
 class Cell(NamedTuple):
@@ -211,19 +213,82 @@ def open_sheet(stream: IO[bytes], preferred: str) -> Sheet:
         raise
 
 
-def count_rows(sheet: Sheet) -> int:
-    """How many row elements the sheet has (blank rows included): a cheap upper bound on the
-    data rows, for deciding before reading it whether a file is large. Scans the decompressed
-    XML for row tags without parsing it."""
-    overlap = 64  # longer than any row start tag: one cut across a chunk boundary is seen whole
+class Merge(NamedTuple):
+    """A merged range: its reference (B3:B20) and bounds, 1-based and inclusive."""
+
+    ref: str
+    min_col: int
+    min_row: int
+    max_col: int
+    max_row: int
+
+
+@dataclass
+class Scan:
+    rows: int  # row elements (blank rows included); 0 unless asked for
+    merges: list[Merge]
+
+
+def scan(sheet: Sheet, *, count_rows: bool = False) -> Scan:
+    """The sheet's merged ranges and, when asked, how many row elements it has: one pass over
+    the decompressed XML, without parsing it.
+
+    The merged ranges are listed in ``<mergeCells>``, which the schema puts after
+    ``<sheetData>``: a streaming reader meets them only once every row has gone by. A reader
+    that fills merged cells must know them before the first row, so this pass finds the end
+    of ``<sheetData>`` (plain ``bytes.find``; "</" cannot occur inside text, where "<" is
+    always escaped) and reads the ranges from what follows it. Decompressing costs ~50 ms for
+    a 40 MB sheet; memory stays one chunk.
+
+    The row count (a regular-expression scan of every chunk) is a cheap upper bound on the
+    data rows, for deciding before reading it whether a file is large."""
+    overlap = 256  # longer than any row start, sheetData end or mergeCell tag: a cut one is seen whole next time
     count = 0
     data = b""
+    in_rows = True
+    merges: list[Merge] = []
     with sheet.archive.open(sheet.path) as source:
         while True:
-            chunk = source.read(1 << 20)
+            chunk = source.read(READ_CHUNK)
+            last = not chunk
             data += chunk
-            if not chunk:
-                return count + len(_ROW_START.findall(data))
-            limit = len(data) - overlap
-            count += sum(1 for m in _ROW_START.finditer(data) if m.start() < limit)
-            data = data[max(limit, 0):]
+            done = len(data) if last else max(len(data) - overlap, 0)  # what no later chunk can change
+            if in_rows:
+                end = _sheet_data_end(data)
+                if count_rows:
+                    stop = done if end < 0 else end
+                    count += sum(1 for m in _ROW_START.finditer(data, 0, stop + 64) if m.start() < stop)
+                if end < 0:
+                    data = data[done:]
+                else:
+                    in_rows = False
+                    data = data[end:]
+                    done = len(data) if last else max(len(data) - overlap, 0)
+            if not in_rows:
+                # A cut tag cannot match (its closing quote is missing): every match is whole.
+                for m in _MERGE_CELL.finditer(data):
+                    merges.append(_merge(m.group(2).decode("ascii")))
+                    done = max(done, m.end())
+                data = data[done:]
+            if last:
+                return Scan(count, merges)
+
+
+_SHEET_DATA = b"sheetData>"
+_MERGE_CELL = re.compile(rb"""<(?:[A-Za-z_][\w.-]*:)?mergeCell\b[^>]*?\bref=(["'])([A-Za-z]{1,3}[0-9]+(?::[A-Za-z]{1,3}[0-9]+)?)\1""")
+
+
+def _sheet_data_end(data: bytes) -> int:
+    """Where ``</sheetData>`` (or ``</x:sheetData>``) ends in ``data``, or -1."""
+    pos = data.find(_SHEET_DATA)
+    while pos >= 0:
+        lt = data.rfind(b"<", max(0, pos - 48), pos)
+        if lt >= 0 and data[lt + 1:lt + 2] == b"/" and b">" not in data[lt:pos]:
+            return pos + len(_SHEET_DATA)
+        pos = data.find(_SHEET_DATA, pos + 1)
+    return -1
+
+
+def _merge(ref: str) -> Merge:
+    min_col, min_row, max_col, max_row = range_boundaries(ref if ":" in ref else f"{ref}:{ref}")
+    return Merge(ref, min_col, min_row, max_col, max_row)
