@@ -267,3 +267,14 @@ def test_concurrent_patches_with_same_version_one_wins(app, world):  # noqa: ANN
     for t in threads:
         t.join()
     assert sorted(results) == [200, 409]
+
+
+def test_an_id_number_in_full_width_digits_is_refused_by_the_api(clients, world):  # noqa: ANN001
+    """stdnum folds full-width digits itself; stored as typed, the number would escape the unique key.
+    (The Excel import folds full-width characters first and reports it.)"""
+    from tests.api_asserts import assert_error
+
+    r = clients["sub_staff"].patch(f"/api/v1/members/{world.member_id}",
+                                   json={"id_number": "１３０３０２１９８５０３０７１２３６", "version": 1})
+    body = assert_error(r, 422, "validation_error", fields=("id_number",))
+    assert "不能包含「全角字符 １（请用半角 1）」" in body["fields"]["id_number"]

@@ -133,19 +133,29 @@ _STAFF_NO_CHAR = re.compile(r"[A-Za-z0-9\-_]")
 _CHAR_NAMES = {" ": "空格", "\u3000": "全角空格", "\t": "制表符", "\n": "换行", "\r": "换行", "\u00a0": "不换行空格"}
 
 
+def _named(ch: str) -> str:
+    """How a refused character is shown: by name when invisible, marked 全角 when full width
+    (a full-width digit is a digit to the eye: "不能包含「１」" alone would puzzle)."""
+    if ch in _CHAR_NAMES:
+        return _CHAR_NAMES[ch]
+    if "\uff01" <= ch <= "\uff5e":
+        return f"全角字符 {ch}（请用半角 {chr(ord(ch) - 0xfee0)}）"
+    return ch
+
+
 def _offending(value: str, allowed: re.Pattern[str]) -> str:
     """「不能包含「X」，」 naming the first character a rule refuses (the real reason), or ""."""
     bad = next((ch for ch in value if not allowed.fullmatch(ch)), None)
     if bad is None:
         return ""
-    return f"不能包含「{_CHAR_NAMES.get(bad, bad)}」，"
+    return f"不能包含「{_named(bad)}」，"
 
 
 def _mobile_problem(value: str) -> str:
     digits = sum(ch in "0123456789" for ch in value)
     if digits != len(value):
         bad = next(ch for ch in value if ch not in "0123456789")
-        return f"手机号码只能包含数字，不能包含「{_CHAR_NAMES.get(bad, bad)}」"
+        return f"手机号码只能包含数字，不能包含「{_named(bad)}」"
     if len(value) != 11:
         return f"手机号码应为 11 位，这里是 {len(value)} 位"
     return "应为 1 开头的 11 位手机号码（第二位为 3–9）"
@@ -156,7 +166,7 @@ def _resident_id_problem(number: str) -> str:
     bad = next((ch for i, ch in enumerate(number) if ch not in "0123456789"
                 and not (i == len(number) - 1 and ch in "Xx")), None)
     if bad is not None:
-        return f"身份证号码只能包含数字（末位可为 X），不能包含「{_CHAR_NAMES.get(bad, bad)}」"
+        return f"身份证号码只能包含数字（末位可为 X），不能包含「{_named(bad)}」"
     if len(number) == 15:
         return "身份证号码应为 18 位，这里是 15 位的旧号码，请填写 18 位号码"
     return f"身份证号码应为 18 位，这里是 {len(number)} 位"
@@ -250,6 +260,11 @@ def _cross_check(record: dict[str, Any], changed: dict[str, Any], errors: dict[s
     if id_type != RESIDENT_ID:
         if not OTHER_ID.match(number):
             errors["id_number"] = "证件号码应为 5–30 位字母或数字"
+        return
+    if any(ch not in "0123456789Xx" for ch in number):
+        # stdnum folds full-width digits before checking, so a number typed in full width would
+        # pass and be stored as typed, where the unique key cannot see it equals its half-width form.
+        errors["id_number"] = _resident_id_problem(number)
         return
     try:
         ric.validate(number)
