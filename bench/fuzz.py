@@ -109,7 +109,9 @@ def main() -> None:
     subprocess.run([str(ROOT / ".venv/bin/union"), "seed", "--demo"], env=env, cwd=ROOT, check=True,
                    capture_output=True)
     port = free_port()
-    server = start_server(env, port, "gthread")
+    # Every request reaches the app: gunicorn's own limit on the request line answers an HTML 414
+    # before the app sees it (a front-end's matter, not the API's).
+    server = start_server(env, port, "gthread", "--limit-request-line", "0")
     worker = None
     if args.mariadb:
         worker = subprocess.Popen([str(ROOT / ".venv/bin/union"), "worker"], env=env, cwd=ROOT)

@@ -123,10 +123,10 @@ def ensure_data(app, members: int) -> dict:  # noqa: ANN001
 WORKERS = {"sync": ["-w", "1"], "gthread": ["-w", "1", "-k", "gthread", "--threads", "2", "--keep-alive", "30"]}
 
 
-def start_server(env: dict, port: int, worker: str = "sync") -> subprocess.Popen:
+def start_server(env: dict, port: int, worker: str = "sync", *options: str) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), *WORKERS[worker], "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-         "server.app:create_app()"],
+        [str(ROOT / ".venv/bin/gunicorn"), *WORKERS[worker], *options, "-b", f"127.0.0.1:{port}",
+         "--log-level", "warning", "server.app:create_app()"],
         env=env, cwd=ROOT,
     )
     for _ in range(100):

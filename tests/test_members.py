@@ -278,3 +278,17 @@ def test_an_id_number_in_full_width_digits_is_refused_by_the_api(clients, world)
                                    json={"id_number": "１３０３０２１９８５０３０７１２３６", "version": 1})
     body = assert_error(r, 422, "validation_error", fields=("id_number",))
     assert "不能包含「全角字符 １（请用半角 1）」" in body["fields"]["id_number"]
+
+
+def test_a_masked_answer_is_one_the_document_promises(app, db, clients, world):  # noqa: ANN001
+    """A choice field that is sensitive comes back as *** to those who may not see it: the
+    OpenAPI document must not promise its list of values there (found by bench/fuzz.py)."""
+    from server.models import Member
+    from tests.api_asserts import assert_documented
+
+    db.get(Member, world.member_id).hardship_level = "深度困难"
+    db.commit()
+    for role, shown in (("sub_staff", "***"), ("sub_chair", "深度困难")):
+        r = clients[role].get(f"/api/v1/members/{world.member_id}")
+        assert r.json["hardship_level"] == shown
+        assert_documented(app, "GET", f"/api/v1/members/{world.member_id}", r)

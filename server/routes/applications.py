@@ -31,7 +31,7 @@ ApplicationIn = _catalogue_schema("ApplicationIn", FORM_CODES, {
 ApplicationPatch = _catalogue_schema("ApplicationPatch", FORM_CODES, {
     "submit": fields.Boolean(load_default=False, metadata={"description": "true 同时提交审核"}),
 })
-FormValues = _catalogue_schema("ApplicationValues", FORM_CODES)
+FormValues = _catalogue_schema("ApplicationValues", FORM_CODES, output=True)
 
 
 class ApplicationOut(Schema):

@@ -24,10 +24,18 @@ blp = Blueprint("members", __name__, url_prefix="/api/v1", description="会员�
 MINIPROGRAM = ["小程序", "members"]
 
 
-def _doc_field(f: cat.FieldDef) -> fields.Field:
-    """A documentation-only field: the domain validates values, with the catalogue's messages."""
+MASKED = "；无权查看敏感信息的账号看到脱敏值（如 138****5678、***）"
+
+
+def _doc_field(f: cat.FieldDef, output: bool = False) -> fields.Field:
+    """A documentation-only field: the domain validates values, with the catalogue's messages.
+
+    In an answer a sensitive field may come back masked, so there it is a string of any form
+    (a choice's list of values would be a promise the mask breaks)."""
     meta: dict = {"description": f.label + (f"（{f.help}）" if f.help else "")}
-    if f.type == cat.DATE:
+    if output and f.sensitive:
+        meta.update(type="string", description=meta["description"] + MASKED)
+    elif f.type == cat.DATE:
         meta.update(type="string", format="date")
     elif f.type == cat.CHOICE:
         meta.update(type="string", enum=list(f.choices))
@@ -43,8 +51,8 @@ def _doc_field(f: cat.FieldDef) -> fields.Field:
     return fields.Raw(allow_none=True, metadata=meta)
 
 
-def _catalogue_schema(name: str, codes, extra: dict | None = None) -> type[Schema]:  # noqa: ANN001
-    attrs = {c: _doc_field(cat.BY_CODE[c]) for c in codes}
+def _catalogue_schema(name: str, codes, extra: dict | None = None, *, output: bool = False) -> type[Schema]:  # noqa: ANN001
+    attrs = {c: _doc_field(cat.BY_CODE[c], output) for c in codes}
     attrs.update(extra or {})
     return Schema.from_dict(attrs, name=name)
 
@@ -64,12 +72,12 @@ MemberOut = _catalogue_schema("MemberOut", [f.code for f in cat.CATALOGUE], {
     "sub_union_name": fields.String(),
     "masked_fields": fields.List(fields.String(), metadata={"description": "已脱敏显示的字段"}),
     "updated_at": LocalDateTime(),
-})
+}, output=True)
 SUMMARY = ("name", "gender", "birth_date", "staff_no", "member_no", "sub_union", "department", "title_level",
            "post_category", "mobile", "membership_status", "employment_status")
 MemberSummary = _catalogue_schema("MemberSummary", SUMMARY, {
     "id": fields.Integer(), "sub_union_name": fields.String(),
-})
+}, output=True)
 SORT_CHOICES = sorted(registry.SORTABLE | {f"-{k}" for k in registry.SORTABLE})
 
 
