@@ -97,7 +97,7 @@ def main() -> None:
     env = {**os.environ, "UNION_INSTANCE_PATH": instance, "UNION_ENV": "development",
            "UNION_SECRET_KEY": "fuzz-" + "x" * 40}
     if args.mariadb:
-        from server.db import ensure_database
+        from server.core.db import ensure_database
 
         url = "mysql+pymysql://root@127.0.0.1:3306/union_fuzz"
         ensure_database(url)

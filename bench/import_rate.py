@@ -66,7 +66,7 @@ def _peak_rss_mb() -> float:
 
 def _cell(code: str, value: Any, names: dict[int, str]) -> Any:
     """A generated value as a person would type it into the template."""
-    from server.domain import fields as cat
+    from server.domain.members import catalogue as cat
 
     if value is None or value == []:
         return None
@@ -88,11 +88,12 @@ def prepare(app, rows: int, *, existing: int, updated: int, unchanged: int, path
     from openpyxl import Workbook
     from sqlalchemy import MetaData, insert, select
 
-    from server.domain import accounts
-    from server.domain import fields as cat
-    from server.domain.members.generator import generator_for, to_row
-    from server.models import Member, SubUnion
-    from server.seed import retirees_sub_union_id, seed_sub_unions
+    from server.devdata.generator import generator_for, to_row
+    from server.devdata.seed import retirees_sub_union_id, seed_sub_unions
+    from server.domain.accounts import users as accounts
+    from server.domain.members import catalogue as cat
+    from server.domain.members.models import Member
+    from server.domain.org.models import SubUnion
 
     rt = app.extensions["union"]
     old = MetaData()
@@ -140,8 +141,8 @@ def child(path: str, dry_run: bool, profile: str | None) -> None:
     from sqlalchemy import select
 
     from server.app import create_app
-    from server.domain import accounts
-    from server.models import User
+    from server.domain.accounts import users as accounts
+    from server.domain.accounts.models import User
 
     app = create_app()
     rt = app.extensions["union"]
@@ -265,8 +266,8 @@ def measure_http(app, path: str) -> dict:  # noqa: ANN001
     """The file through the API: dry run, then the real run (a job when the file is large)."""
     from sqlalchemy import select
 
-    from server.domain import accounts
-    from server.models import User
+    from server.domain.accounts import users as accounts
+    from server.domain.accounts.models import User
 
     rt = app.extensions["union"]
     with rt.db.unit_of_work() as s:
@@ -330,7 +331,7 @@ def main() -> None:
 
     from sqlalchemy.engine import make_url
 
-    from server.db import ensure_database
+    from server.core.db import ensure_database
 
     url = make_url(args.database_url)
     ensure_database(args.database_url)

@@ -89,10 +89,12 @@ def ensure_data(app, members: int) -> dict:  # noqa: ANN001
     """Sub-unions, two bench accounts with tokens, and `members` generated members."""
     from sqlalchemy import func, select
 
-    from server.domain import accounts
-    from server.domain.members import generator
-    from server.models import Member, SubUnion, User
-    from server.seed import seed_sub_unions
+    from server.devdata import generator
+    from server.devdata.seed import seed_sub_unions
+    from server.domain.accounts import users as accounts
+    from server.domain.accounts.models import User
+    from server.domain.members.models import Member
+    from server.domain.org.models import SubUnion
 
     rt = app.extensions["union"]
     rt.db.create_all()
@@ -179,7 +181,7 @@ def direct_list(engine, scope, query, page_size: int):  # noqa: ANN001
     """The statements the list endpoint runs (count, then the page with the sub-union's name
     joined in), built by the same function and executed directly on a pooled connection."""
     from server.domain.members import registry
-    from server.routes.members import SUMMARY
+    from server.routes.members.records import SUMMARY
 
     count_stmt, page_stmt, params = registry.list_statements(scope, query, 1, page_size, SUMMARY)
 
@@ -192,8 +194,8 @@ def direct_list(engine, scope, query, page_size: int):  # noqa: ANN001
 
 
 def bench_queries(app, data: dict, port: int, n: int, keep_alive: bool = False) -> list[tuple]:  # noqa: ANN001
+    from server.core.access import Scope
     from server.domain.members.registry import MemberQuery
-    from server.domain.roles import Scope
 
     engine = app.extensions["union"].db.engine
     school = Scope(everything=True)
@@ -232,7 +234,7 @@ def main() -> None:
 
     from sqlalchemy.engine import make_url
 
-    from server.db import ensure_database
+    from server.core.db import ensure_database
 
     url = make_url(args.database_url)
     ensure_database(args.database_url)

@@ -43,10 +43,12 @@ GROUP_BY = ["sub_union", "age_band"]
 def ensure_data(app, members: int) -> dict:  # noqa: ANN001
     from sqlalchemy import func, select
 
-    from server.domain import accounts
-    from server.domain.members import generator
-    from server.models import Member, SubUnion, User
-    from server.seed import seed_sub_unions
+    from server.devdata import generator
+    from server.devdata.seed import seed_sub_unions
+    from server.domain.accounts import users as accounts
+    from server.domain.accounts.models import User
+    from server.domain.members.models import Member
+    from server.domain.org.models import SubUnion
 
     rt = app.extensions["union"]
     rt.db.create_all()
@@ -85,8 +87,8 @@ def get(port: int, token: str, path: str) -> bytes:
 
 def direct_query(engine, scope):  # noqa: ANN001, ANN201
     """The statements POST /stats/query runs (count + first page), executed directly."""
-    from server.domain import query as ql
-    from server.domain import stats
+    from server.domain.statistics import query as ql
+    from server.domain.statistics import stats
 
     count_stmt, page_stmt, params = stats.query_statements(
         scope, ql.parse(THREE_CONDITIONS), stats.DEFAULT_FIELDS, [], 1, 20, ql.context())
@@ -101,8 +103,8 @@ def direct_query(engine, scope):  # noqa: ANN001, ANN201
 
 def direct_summary(engine, scope):  # noqa: ANN001, ANN201
     """The statement POST /stats/summary runs (built by the same function), executed directly."""
-    from server.domain import query as ql
-    from server.domain import stats
+    from server.domain.statistics import query as ql
+    from server.domain.statistics import stats
 
     stmt, _, params = stats.summary_statement(scope, ql.parse(None), GROUP_BY, ql.context())
 
@@ -114,7 +116,7 @@ def direct_summary(engine, scope):  # noqa: ANN001, ANN201
 
 
 def bench_api(app, data: dict, port: int, n: int) -> list[tuple]:  # noqa: ANN001
-    from server.domain.roles import Scope
+    from server.core.access import Scope
 
     engine = app.extensions["union"].db.engine
     school = Scope(everything=True)
@@ -258,7 +260,7 @@ def main() -> None:
 
     from sqlalchemy.engine import make_url
 
-    from server.db import ensure_database
+    from server.core.db import ensure_database
 
     url = make_url(args.database_url)
     ensure_database(args.database_url)

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from sqlalchemy.orm import Session
 
-from server import db
+from server.core import db
 
 
 @contextmanager

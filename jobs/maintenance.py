@@ -7,8 +7,8 @@ from datetime import timedelta
 from sqlalchemy import delete, or_
 
 from jobs.context import unit_of_work
-from server.models import ApiToken
-from server.timeutil import utcnow
+from server.core.timeutil import utcnow
+from server.domain.accounts.models import ApiToken
 
 
 def purge_expired_tokens(keep_days: int = 30) -> int:

@@ -14,8 +14,8 @@ import logging
 from sqlalchemy import update
 
 from jobs.context import unit_of_work
-from server.models import Outbox
-from server.timeutil import utcnow
+from server.core.models import Outbox
+from server.core.timeutil import utcnow
 
 log = logging.getLogger("union.notices")
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
 import os
 from dataclasses import dataclass
 from datetime import date, datetime
+from types import ModuleType
 from typing import Any
 
 import orjson
@@ -14,13 +17,38 @@ from flask.json.provider import DefaultJSONProvider
 from sqlalchemy.exc import IntegrityError
 
 from server import config as config_mod
-from server import db as db_mod
-from server import errors
-from server import queue as queue_mod
-from server.domain.login_throttle import LoginThrottle, ThrottleLimits
+from server.core import db as db_mod
+from server.core import queue as queue_mod
+from server.domain.accounts.login_throttle import LoginThrottle, ThrottleLimits
+from server.routes import errors
 from server.routes.common import UnionApi
 
 log = logging.getLogger(__name__)
+
+# Every business area, in the order its operations appear in the API document. An area is
+# ``server/domain/<area>/`` (its ``models.py`` and ``permissions.py`` when it has them) and
+# ``server/routes/<area>`` (``blueprints``, and ``init_app(app)`` when it needs one); adding an
+# area is adding its name here. See DESIGN.md "Layout".
+AREAS: tuple[str, ...] = ("identity", "accounts", "org", "members", "audit", "statistics", "membership")
+
+
+def area_modules(package: str, names: tuple[str, ...], *, optional: bool = False) -> list[ModuleType]:
+    """``package.<name>`` for each area name; with ``optional``, only those that exist."""
+    found = []
+    for name in names:
+        dotted = f"{package}.{name}"
+        if optional and importlib.util.find_spec(dotted) is None:
+            continue
+        found.append(importlib.import_module(dotted))
+    return found
+
+
+def load_models() -> None:
+    """Import every area's ``models.py`` so that ``Base.metadata`` knows all tables (create_all,
+    schema.sql, migrations). The infrastructure's own tables come with :mod:`server.core.models`."""
+    importlib.import_module("server.core.models")
+    for area in AREAS:
+        area_modules(f"server.domain.{area}", ("models",), optional=True)
 
 
 class IsoJSONProvider(DefaultJSONProvider):
@@ -81,6 +109,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         os.environ.get("UNION_INSTANCE_PATH") or (config or {}).get("INSTANCE_PATH") or "instance"
     )
     cfg = config_mod.load(config, instance_path)
+    load_models()
     app = Flask(__name__, instance_path=instance_path)
     app.config.update(cfg)
     app.config.update(
@@ -121,28 +150,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app.url_map.converters["int"] = IdConverter  # before any route is added
     api = UnionApi(app)
-    from server.routes import audit, auth, health, member_forms, members, members_import, sub_unions, users
-
-    for module in (health, auth, users, sub_unions, members, member_forms, members_import, audit):
-        api.register_blueprint(module.blp)
-    from server.routes import exports as exports_routes
-    from server.routes import stats as stats_routes
-
-    api.register_blueprint(stats_routes.blp)  # issue 5: statistics, presets, exports
-    api.register_blueprint(exports_routes.blp)
-    from server import wechat
-    from server.routes import sso
-    from server.routes import wechat as wechat_routes
-
-    api.register_blueprint(wechat_routes.blp)  # issue 6: WeChat login and binding
-    wechat.init_app(app)
-    sso.init_app(app)  # issue 6: /sso/* (CAS, OIDC), portal session cookie
-    from server.routes import applications as applications_routes
-    from server.routes import status_changes as status_changes_routes
-    from server.routes import transfers as transfers_routes
-
-    for module in (applications_routes, transfers_routes, status_changes_routes):  # issue 4: workflows
-        api.register_blueprint(module.blp)
+    for module in area_modules("server.routes", ("health", *AREAS)):
+        for blueprint in module.blueprints:
+            api.register_blueprint(blueprint)
+        if hasattr(module, "init_app"):
+            module.init_app(app)
     errors.register(app)
     _unit_of_work_per_request(app, database)
 

@@ -48,7 +48,7 @@ def seed(demo: bool, members: int | None) -> None:
     app = _app()
     rt = app.extensions["union"]
     rt.db.create_all()
-    from server.seed import seed_demo, seed_members
+    from server.devdata.seed import seed_demo, seed_members
 
     if demo:
         with rt.db.unit_of_work() as session:
@@ -77,8 +77,8 @@ def serve(demo: bool, host: str, port: int) -> None:
     if demo:
         from sqlalchemy import func, select
 
-        from server.models import User
-        from server.seed import seed_demo
+        from server.devdata.seed import seed_demo
+        from server.domain.accounts.models import User
 
         with rt.db.unit_of_work() as session:
             if not session.scalar(select(func.count()).select_from(User)):
@@ -111,8 +111,8 @@ def purge_exports(days: int | None) -> None:
     import os
     from datetime import timedelta
 
-    from server.domain import exports
     from server.domain.members import imports
+    from server.domain.statistics import exports
 
     app = _app()
     retention = timedelta(days=days or app.config["EXPORT_RETENTION_DAYS"])
@@ -163,8 +163,8 @@ def create_admin(username: str, display_name: str, password: str) -> None:
     app = _app()
     rt = app.extensions["union"]
     rt.db.create_all()
-    from server.domain import accounts
-    from server.domain.errors import DomainError
+    from server.core.errors import DomainError
+    from server.domain.accounts import users as accounts
 
     try:
         with rt.db.unit_of_work() as session:

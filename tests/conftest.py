@@ -20,12 +20,13 @@ from typing import Any
 import pytest
 from sqlalchemy import delete
 
-from server import db as db_mod
-from server import queue as queue_mod
 from server.app import create_app
-from server.db import Base, ensure_database
-from server.domain import accounts, sub_unions
-from server.models import Member
+from server.core import db as db_mod
+from server.core import queue as queue_mod
+from server.core.db import Base, ensure_database
+from server.domain.accounts import users as accounts
+from server.domain.members.models import Member
+from server.domain.org import sub_unions
 
 DB_URL = os.environ.get("UNION_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("UNION_TEST_REDIS_URL")
@@ -227,7 +228,7 @@ def workflow_world(world, db) -> World:  # noqa: ANN001
     """Issue 4: one object per workflow state, its id set on ``world`` for the matrix's paths:
     {app_submitted} {app_confirmed} (own sub-union), {transfer_requested} {transfer_out_approved}
     {transfer_school_approved} (own → other, filed by sub_staff), {status_change} (filed by sub_staff)."""
-    from server.models import Application, StatusChange, Transfer
+    from server.domain.membership.models import Application, StatusChange, Transfer
 
     def applicant(name: str, id_number: str, staff_no: str, status: str) -> int:
         user = accounts.create_user(db, None, username=name, display_name=name, roles=[], hash_method=FAST_HASH)

@@ -8,7 +8,9 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from server.models import ApiToken, AuditLog, Member, RoleBinding, User
+from server.core.models import AuditLog
+from server.domain.accounts.models import ApiToken, RoleBinding, User
+from server.domain.members.models import Member
 from tests.api_asserts import assert_error, reread
 
 USERS = "/api/v1/users"

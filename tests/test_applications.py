@@ -9,9 +9,12 @@ import threading
 from sqlalchemy import func, select
 from stdnum.cn import ric
 
-from server.domain import accounts
-from server.models import Application, AuditLog, Member, MembershipEvent, Outbox, User
-from server.timeutil import local_today
+from server.core.models import AuditLog, Outbox
+from server.core.timeutil import local_today
+from server.domain.accounts import users as accounts
+from server.domain.accounts.models import User
+from server.domain.members.models import Member
+from server.domain.membership.models import Application, MembershipEvent
 from tests.api_asserts import assert_error, reread
 from tests.conftest import FAST_HASH, OWN_ID, ApiClient, requires_mariadb, wait_for
 

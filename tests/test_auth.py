@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import delete, func, select
 
-from server.models import ApiToken, AuditLog, RoleBinding, User
-from server.timeutil import utcnow
+from server.core.models import AuditLog
+from server.core.timeutil import utcnow
+from server.domain.accounts.models import ApiToken, RoleBinding, User
 from tests.api_asserts import assert_error, reread
 from tests.conftest import FAST_HASH
 
@@ -258,7 +259,7 @@ def test_username_is_case_insensitive_on_every_backend(clients, anon):  # noqa: 
 def test_a_miss_checks_a_hash_of_the_configured_method(app, db, world, anon, monkeypatch, username):  # noqa: ANN001
     """An unknown username, or an account without a password, costs one check against a hash made
     the way real passwords are (the configured method), so timing tells no username apart."""
-    from server.domain import accounts as accounts_mod
+    from server.domain.accounts import users as accounts_mod
 
     accounts_mod.create_user(db, None, username="sso_only", display_name="仅统一认证", hash_method=FAST_HASH)
     db.commit()

@@ -217,8 +217,8 @@ def _stats_objects(request):  # noqa: ANN001, ANN202
         return
     import os
 
-    from server.domain import exports
-    from server.models import StatsExport, StatsPreset
+    from server.domain.statistics import exports
+    from server.domain.statistics.models import StatsExport, StatsPreset
 
     world, db, app = (request.getfixturevalue(n) for n in ("world", "db", "app"))
     preset = StatsPreset(name="私有方案", filter={}, owner_user_id=world.users["staff"], shared=False)
@@ -234,7 +234,7 @@ def _stats_objects(request):  # noqa: ANN001, ANN202
     with open(exports.file_path(directory, export), "wb") as fh:
         fh.write(b"PK\x05\x06" + b"\x00" * 18)  # an empty zip is enough to serve
     world.stats_preset, world.stats_export, world.shared_preset = preset.id, export.id, shared.id
-    from server.models import MemberImport
+    from server.domain.members.models import MemberImport
 
     job = MemberImport(requested_by=world.users["staff"], job_id=f"import-matrix-{world.own_sub}", file_name="会员.xlsx",
                        dry_run=True, mode="all_or_nothing", status="done", rows_estimated=0)

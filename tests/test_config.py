@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from server import db as db_mod
-from server import queue as queue_mod
 from server.app import create_app
 from server.config import ConfigError
+from server.core import db as db_mod
+from server.core import queue as queue_mod
 
 REPO = Path(__file__).resolve().parent.parent
 

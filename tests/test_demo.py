@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from server.models import Member, RoleBinding, SubUnion, User
-from server.seed import DEMO_ACCOUNTS, DEMO_MEMBERS, DEMO_PASSWORD, DEMO_SUB_UNIONS, seed_demo
+from server.devdata.seed import DEMO_ACCOUNTS, DEMO_MEMBERS, DEMO_PASSWORD, DEMO_SUB_UNIONS, seed_demo
+from server.domain.accounts.models import RoleBinding, User
+from server.domain.members.models import Member
+from server.domain.org.models import SubUnion
 from tests.api_asserts import reread
 from tests.conftest import FAST_HASH
 
@@ -48,7 +50,7 @@ def test_seed_demo_is_idempotent(demo):
 
 def test_seed_demo_completes_a_partly_seeded_school(db):
     """A school that already has some sub-unions gets the rest, without duplicates."""
-    from server.domain import sub_unions
+    from server.domain.org import sub_unions
 
     sub_unions.create(db, None, {"name": "计算机学院分工会", "code": "JSJ", "sort_order": 2})
     db.commit()

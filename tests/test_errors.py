@@ -9,11 +9,12 @@ import pytest
 from flask import request
 from sqlalchemy import func, select
 
-from server import db as db_mod
-from server import queue as queue_mod
 from server.app import create_app
-from server.models import AuditLog, SubUnion
-from server.routes.common import db_session
+from server.core import db as db_mod
+from server.core import queue as queue_mod
+from server.core.models import AuditLog
+from server.domain.org.models import SubUnion
+from server.routes.context import db_session
 from tests.api_asserts import assert_error
 from tests.conftest import FAST_HASH, requires_mariadb
 

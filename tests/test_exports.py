@@ -13,10 +13,12 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from server.domain import exports
-from server.domain import fields as cat
-from server.domain.members.generator import insert_members
-from server.models import AuditLog, Member, StatsExport
+from server.core.models import AuditLog
+from server.devdata.generator import insert_members
+from server.domain.members import catalogue as cat
+from server.domain.members.models import Member
+from server.domain.statistics import exports
+from server.domain.statistics.models import StatsExport
 from tests.conftest import BACKEND, wait_for
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -208,8 +210,8 @@ def test_export_job_is_idempotent(app, db, world, worker, monkeypatch, clients, 
     """Running the job again for a finished export leaves the file as it is."""
     import os
 
-    from jobs.exports import run_export
-    from server.routes.stats import exports_dir
+    from jobs.statistics import run_export
+    from server.routes.statistics.queries import exports_dir
 
     monkeypatch.setitem(app.config, "EXPORT_SYNC_MAX_ROWS", 1)
     r = clients["staff"].post("/api/v1/stats/export", json={"fields": ["name"]})
@@ -241,8 +243,8 @@ def test_own_exports_are_listed_and_expire(app, clients, db, world, worker, monk
     import os
     from datetime import timedelta
 
-    from server.routes.stats import exports_dir
-    from server.timeutil import utcnow
+    from server.core.timeutil import utcnow
+    from server.routes.statistics.queries import exports_dir
 
     monkeypatch.setitem(app.config, "EXPORT_SYNC_MAX_ROWS", 1)
     first = clients["staff"].post("/api/v1/stats/export", json={"fields": ["name"]}).json["id"]

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from server.domain import accounts
-from server.models import ApiToken, User
-from server.timeutil import utcnow
+from server.core.timeutil import utcnow
+from server.domain.accounts import users as accounts
+from server.domain.accounts.models import ApiToken, User
 from tests.conftest import wait_for
 
 PURGE = "jobs.maintenance.purge_expired_tokens"

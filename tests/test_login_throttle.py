@@ -199,7 +199,7 @@ def test_one_network_failing_for_many_usernames_locks_each_further_failing_usern
 def test_throttled_answer_is_the_same_for_unknown_usernames_and_checks_no_password(
         db, world, anon, clock, monkeypatch):
     """A refused attempt must not tell whether the account exists: same answer, no password check."""
-    from server.domain import accounts
+    from server.domain.accounts import users as accounts
 
     for username in ("chair", "nobody"):
         fail(anon, username, NAT, 5)
@@ -226,7 +226,7 @@ def test_ipv6_is_counted_by_its_slash_64(world, anon, clock):
 def test_concurrent_attempts_cannot_exceed_the_budget(rt, db, clock):
     """Each attempt reserves its place in Redis before its password is checked: forty parallel
     wrong guesses from forty networks get exactly the budget, however they interleave."""
-    from server.domain.login_throttle import Attempt, LoginThrottle
+    from server.domain.accounts.login_throttle import Attempt, LoginThrottle
 
     throttle = LoginThrottle(rt.redis, rt.throttle.prefix, rt.throttle.limits, clock=clock)
     barrier = threading.Barrier(8)
@@ -249,7 +249,7 @@ def test_concurrent_attempts_cannot_exceed_the_budget(rt, db, clock):
 
 
 def test_network_of():
-    from server.domain.login_throttle import network_of
+    from server.domain.accounts.login_throttle import network_of
 
     assert network_of("10.20.0.1") == "10.20.0.1"
     assert network_of("2001:db8:0:1:aaaa::1") == network_of("2001:db8:0:1::2") == "2001:db8:0:1::/64"

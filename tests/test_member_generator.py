@@ -11,13 +11,16 @@ import pytest
 from sqlalchemy import func, select
 from stdnum.cn import ric
 
-from server.domain import fields as cat
-from server.domain import sub_unions
-from server.domain.members import generator, pinyin, validation
-from server.domain.members.generator import MemberGenerator, insert_members, to_row
-from server.models import Member, SubUnion, User
-from server.seed import DEMO_MEMBER_STAFF_NO, DEMO_SUB_UNION, seed_demo
-from server.timeutil import local_today
+from server.core.timeutil import local_today
+from server.devdata import generator
+from server.devdata.generator import MemberGenerator, insert_members, to_row
+from server.devdata.seed import DEMO_MEMBER_STAFF_NO, DEMO_SUB_UNION, seed_demo
+from server.domain.accounts.models import User
+from server.domain.members import catalogue as cat
+from server.domain.members import pinyin, validation
+from server.domain.members.models import Member
+from server.domain.org import sub_unions
+from server.domain.org.models import SubUnion
 from tests.conftest import FAST_HASH
 
 ALL = frozenset(f.code for f in cat.CATALOGUE)

@@ -17,10 +17,12 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 from stdnum.cn import ric
 
-from server.domain import fields as cat
-from server.domain.errors import Conflict
+from server.core.errors import Conflict
+from server.core.models import AuditLog
+from server.domain.accounts.models import User
+from server.domain.members import catalogue as cat
 from server.domain.members import excel, importer, imports, registry
-from server.models import AuditLog, Member, MemberImport, User
+from server.domain.members.models import Member, MemberImport
 from tests.api_asserts import assert_error, reread
 from tests.conftest import BACKEND, OTHER_ID, OWN_ID, wait_for
 
@@ -805,7 +807,7 @@ def test_sub_union_operator_bulk_stays_in_its_own(clients, world, db, small_chun
 def test_a_change_made_since_the_check_fails_the_run_naming_the_row(world, db):
     """The version read during the check guards each UPDATE: someone else's save in between
     is a conflict for the whole run (the caller rolls back), naming the sheet row."""
-    from server.domain import accounts
+    from server.domain.accounts import users as accounts
 
     identity = accounts.identity_of(db.get(User, world.users["staff"]))
     me = db.get(Member, world.member_id)
@@ -924,7 +926,7 @@ def test_a_bad_large_file_is_refused_in_the_request(app, clients, world, db, job
 
 
 def test_the_job_is_idempotent_and_a_lost_upload_fails_cleanly(app, clients, world, db, worker, job_limit):
-    from jobs.member_import import run_import
+    from jobs.members import run_import
 
     state = finished(clients["staff"], upload(clients["staff"], xlsx(many_rows(4)), dry_run=False))
     assert state["status"] == "done"
@@ -943,7 +945,7 @@ def test_the_job_is_idempotent_and_a_lost_upload_fails_cleanly(app, clients, wor
 
 def test_a_deactivated_requester_s_job_fails_without_writing(app, clients, world, db, job_limit):
     """The job acts with the requester's permissions as they are when it runs."""
-    from jobs.member_import import run_import
+    from jobs.members import run_import
 
     path = imports_dir(app)
     import os
@@ -978,9 +980,9 @@ def test_uploads_left_by_a_dead_import_job_are_purged(db, world, tmp_path):  # n
     worker: the file (personal data) goes and the record says the import was interrupted."""
     from datetime import timedelta
 
+    from server.core.timeutil import utcnow
     from server.domain.members import imports
-    from server.models import MemberImport
-    from server.timeutil import utcnow
+    from server.domain.members.models import MemberImport
 
     def record(name: str, age: timedelta, status: str) -> MemberImport:
         (tmp_path / name).write_bytes(b"PK")

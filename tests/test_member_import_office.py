@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from server.domain import fields as cat
+from server.domain.members import catalogue as cat
 from server.domain.members import excel, normalise, sheet_dates, xlsx
 from tests.api_asserts import assert_error
 from tests.conftest import OWN_ID

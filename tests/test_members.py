@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import func, select
 from stdnum.cn import ric
 
-from server.models import AuditLog, Member
+from server.core.models import AuditLog
+from server.domain.members.models import Member
 from tests.conftest import OWN_ID
 
 
@@ -94,7 +95,7 @@ def test_bad_input_is_refused_naming_the_field(clients, db, case, change, field,
 
 
 def _own(db) -> int:  # noqa: ANN001
-    from server.models import SubUnion
+    from server.domain.org.models import SubUnion
 
     return db.scalar(select(SubUnion.id).where(SubUnion.code == "JSJ"))
 
@@ -162,8 +163,8 @@ def test_lists_always_mask_sensitive_fields(clients):  # noqa: ANN001
 def test_list_answers_exactly_the_documented_page_schema(clients, world):  # noqa: ANN001
     """The list skips marshmallow's dump (a Response goes out as built), so what it sends must be
     what MemberPage documents: dumping it through the schema changes nothing."""
-    from server.routes.common import page_schema
-    from server.routes.members import SUMMARY, MemberSummary
+    from server.routes.members.records import SUMMARY, MemberSummary
+    from server.routes.schemas import page_schema
 
     body = clients["staff"].get("/api/v1/members?sort=name").json
     assert body["total"] == 2 and body["page"] == 1 and body["page_size"] == 20
@@ -283,7 +284,7 @@ def test_an_id_number_in_full_width_digits_is_refused_by_the_api(clients, world)
 def test_a_masked_answer_is_one_the_document_promises(app, db, clients, world):  # noqa: ANN001
     """A choice field that is sensitive comes back as *** to those who may not see it: the
     OpenAPI document must not promise its list of values there (found by bench/fuzz.py)."""
-    from server.models import Member
+    from server.domain.members.models import Member
     from tests.api_asserts import assert_documented
 
     db.get(Member, world.member_id).hardship_level = "深度困难"

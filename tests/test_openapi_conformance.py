@@ -39,8 +39,8 @@ schema = schemathesis.openapi.from_dict(build_openapi(full=True))
 
 
 def _token_for(case, world, db) -> str:  # noqa: ANN001
-    from server.domain import accounts
-    from server.models import User
+    from server.domain.accounts import users as accounts
+    from server.domain.accounts.models import User
 
     name = "member" if case.path.startswith(("/api/v1/me/", "/api/v1/auth/wechat/")) else "admin"
     if (case.method.upper(), case.path) in SELF_ENDING:

@@ -8,9 +8,9 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from server.domain import query as ql
-from server.models import Member
-from server.timeutil import local_today
+from server.core.timeutil import local_today
+from server.domain.members.models import Member
+from server.domain.statistics import query as ql
 
 ONLY_OURS = {"field": "staff_no", "op": "contains", "value": "T9"}
 ALL5 = {"张一", "李二", "王三", "赵四", "孙五"}
@@ -195,8 +195,9 @@ def test_values_come_back_computed_in_sql(clients, five):  # noqa: ANN001
 
 def test_age_is_relative_to_the_given_day(db, world, five):  # noqa: ANN001
     """Today is a bound parameter, not the database clock: ask as of a day in the past."""
-    from server.domain import accounts, stats
-    from server.models import User
+    from server.domain.accounts import users as accounts
+    from server.domain.accounts.models import User
+    from server.domain.statistics import stats
 
     identity = accounts.identity_of(db.get(User, world.users["staff"]))
     birth = five["张一"].birth_date
@@ -210,8 +211,9 @@ def test_age_is_relative_to_the_given_day(db, world, five):  # noqa: ANN001
 
 def test_leap_day_birthdays(db, world):  # noqa: ANN001
     """Born 29 Feb: 18 on 1 Mar of a common year, in filters and in values alike."""
-    from server.domain import accounts, stats
-    from server.models import User
+    from server.domain.accounts import users as accounts
+    from server.domain.accounts.models import User
+    from server.domain.statistics import stats
 
     db.add(Member(name="闰日", staff_no="T9100", sub_union_id=world.own_sub, gender="女", birth_date=date(2004, 2, 29)))
     db.commit()

@@ -11,10 +11,11 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from server.domain import fields as cat
+from server.core.models import AuditLog
+from server.domain.members import catalogue as cat
 from server.domain.members import form_pdf
-from server.models import AuditLog, Member
-from server.routes import member_forms
+from server.domain.members.models import Member
+from server.routes.members import forms as member_forms
 from tests.api_asserts import assert_error, reread
 from tests.conftest import OTHER_ID, OWN_ID
 

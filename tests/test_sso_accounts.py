@@ -1,4 +1,4 @@
-"""Which account an SSO subject signs in as (server.domain.identity.sso_login), for the cases
+"""Which account an SSO subject signs in as (server.domain.identity.sso.sso_login), for the cases
 the real CAS and OIDC peers do not reach: no usable 工号, accounts claimed or linked elsewhere,
 accounts from before the 工号 named them, and the unique key that decides a race."""
 
@@ -10,9 +10,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from server.domain import accounts
-from server.domain.identity import AccountClaimed, ExternalProfile, sso_login
-from server.models import AuditLog, ExternalIdentity, Member, User
+from server.core.models import AuditLog
+from server.domain.accounts import users as accounts
+from server.domain.accounts.models import User
+from server.domain.identity.models import ExternalIdentity
+from server.domain.identity.sso import AccountClaimed, ExternalProfile, sso_login
+from server.domain.members.models import Member
 from tests.conftest import FAST_HASH
 
 

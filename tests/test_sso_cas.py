@@ -20,7 +20,10 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from server.models import AuditLog, ExternalIdentity, Member, PortalSession, User
+from server.core.models import AuditLog
+from server.domain.accounts.models import User
+from server.domain.identity.models import ExternalIdentity, PortalSession
+from server.domain.members.models import Member
 from server.sso.cas import CasClient, CasError, parse_logout_request
 from server.sso.redirects import safe_next
 from tests.peers.apps import free_port, make_app, serve

@@ -21,7 +21,10 @@ from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 from sqlalchemy import select
 
-from server.models import AuditLog, ExternalIdentity, Member, User
+from server.core.models import AuditLog
+from server.domain.accounts.models import User
+from server.domain.identity.models import ExternalIdentity
+from server.domain.members.models import Member
 from tests.peers.apps import free_port, make_app, serve
 
 PEER_DIR = Path(__file__).resolve().parent / "peers" / "oidc"

@@ -8,10 +8,13 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from server.domain import accounts, stats
-from server.domain import query as ql
-from server.domain.members.generator import insert_members
-from server.models import Member, SubUnion, User
+from server.devdata.generator import insert_members
+from server.domain.accounts import users as accounts
+from server.domain.accounts.models import User
+from server.domain.members.models import Member
+from server.domain.org.models import SubUnion
+from server.domain.statistics import query as ql
+from server.domain.statistics import stats
 
 
 @pytest.fixture

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from server.domain import sub_unions
-from server.models import AuditLog, Member, Outbox, StatusChange, Transfer
+from server.core.models import AuditLog, Outbox
+from server.domain.members.models import Member
+from server.domain.membership.models import StatusChange, Transfer
+from server.domain.org import sub_unions
 from tests.api_asserts import assert_error, reread
 from tests.conftest import wait_for
 from tests.test_applications import drain

@@ -8,7 +8,9 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from server.models import AuditLog, Member, SubUnion
+from server.core.models import AuditLog
+from server.domain.members.models import Member
+from server.domain.org.models import SubUnion
 from tests.api_asserts import assert_error, reread
 from tests.conftest import ROLE_ACCOUNTS
 

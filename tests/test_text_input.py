@@ -9,7 +9,7 @@ import io
 import pytest
 from openpyxl import Workbook
 
-from server import text as text_rule
+from server.core import text as text_rule
 from server.domain.members.validation import clean
 from tests.api_asserts import assert_error
 

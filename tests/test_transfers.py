@@ -8,7 +8,9 @@ from datetime import date
 
 from sqlalchemy import func, select, text
 
-from server.models import AuditLog, Member, MembershipEvent, Outbox, Transfer
+from server.core.models import AuditLog, Outbox
+from server.domain.members.models import Member
+from server.domain.membership.models import MembershipEvent, Transfer
 from tests.api_asserts import assert_error, reread
 from tests.conftest import requires_mariadb, wait_for
 from tests.test_applications import drain

@@ -14,7 +14,9 @@ import pytest
 from sqlalchemy import func, select
 
 from server.config import ConfigError
-from server.models import ApiToken, AuditLog, WechatAccount
+from server.core.models import AuditLog
+from server.domain.accounts.models import ApiToken
+from server.domain.identity.models import WechatAccount
 from server.wechat import MiniProgram, WechatError
 from tests.conftest import BACKEND, OTHER_ID, OWN_ID, REDIS_URL, requires_mariadb
 from tests.peers.apps import make_app

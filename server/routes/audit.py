@@ -5,19 +5,12 @@ from __future__ import annotations
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
-from server.auth import require
-from server.domain import audit
-from server.domain.errors import Invalid
-from server.routes.common import (
-    Blueprint,
-    LocalDateTime,
-    PageArgs,
-    db_session,
-    id_field,
-    page_of,
-    page_schema,
-)
-from server.timeutil import to_utc_naive
+from server.core.errors import Invalid
+from server.core.timeutil import to_utc_naive
+from server.domain.audit import log
+from server.routes.common import Blueprint
+from server.routes.context import db_session, require
+from server.routes.schemas import LocalDateTime, PageArgs, id_field, page_of, page_schema
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit-log", description="审计日志（校级角色）")
 
@@ -52,13 +45,13 @@ class AuditLog(MethodView):
     def get(self, args):
         """审计日志：谁、何时、做了什么、旧值 → 新值、来源地址"""
         require("audit.read")
-        q = audit.AuditQuery(
+        q = log.AuditQuery(
             action=args["action"], object_type=args["object_type"], object_id=args["object_id"],
             actor_user_id=args["actor_user_id"],
             since=_utc(args, "since"),
             until=_utc(args, "until"),
         )
-        total, rows = audit.search(db_session(), q, args["page"], args["page_size"])
+        total, rows = log.search(db_session(), q, args["page"], args["page_size"])
         return page_of(total, rows, args)
 
 
@@ -70,3 +63,5 @@ def _utc(args: dict, key: str):  # noqa: ANN202
         return to_utc_naive(args[key])
     except OverflowError:
         raise Invalid({key: "日期时间超出范围"}) from None
+
+blueprints = [blp]

@@ -1,5 +1,9 @@
-"""What every blueprint shares: the request's session, the runtime, pagination, local times,
-and marshmallow's messages in Chinese (they reach people unchanged through 422 answers)."""
+"""What every blueprint is built on: the project's Blueprint and Api subclasses, the request
+parser (one text rule, unknown query parameters refused), the ``Error`` schema, and
+marshmallow's messages in Chinese (they reach people unchanged through 422 answers).
+
+The request's session, runtime and caller are :mod:`server.routes.context`; the schemas that
+many routes share (pages, local times, job records) are :mod:`server.routes.schemas`."""
 
 from __future__ import annotations
 
@@ -7,16 +11,13 @@ from http import HTTPStatus
 from typing import Any
 
 import flask_smorest
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Api
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
-from sqlalchemy.orm import Session
 from webargs.flaskparser import FlaskParser
 from werkzeug.routing import IntegerConverter
 
-from server import text as text_rule
-from server.timeutil import to_local
+from server.core import text as text_rule
 
 # ---- marshmallow in Chinese -------------------------------------------------------------
 
@@ -55,13 +56,6 @@ validate.Email.default_message = "电子邮箱格式不正确"
 # The largest BIGINT. SQLite cannot bind a larger Python int (OverflowError), so an id beyond it
 # must be refused before it reaches a query: 404 in a path, 422 in a body or query string.
 MAX_ID = 2**63 - 1
-# Far beyond any real page, yet OFFSET (page - 1) * page_size stays a valid integer on both backends.
-MAX_PAGE = 10**9
-
-
-def id_field(**kwargs: Any) -> fields.Integer:
-    """A row id in a body or query string: a positive integer that fits a BIGINT."""
-    return fields.Integer(validate=validate.Range(min=1, max=MAX_ID), **kwargs)
 
 
 class IdConverter(IntegerConverter):
@@ -77,7 +71,7 @@ class _Parser(FlaskParser):
 
     - JSON nested deeper than the parser can recurse is bad JSON (400), not a 500;
     - every string that arrives (JSON keys and values, query and form fields, upload names)
-      meets the one text rule of :mod:`server.text` before any schema sees it: a 422 naming
+      meets the one text rule of :mod:`server.core.text` before any schema sees it: a 422 naming
       the field, instead of a lone surrogate failing in the database driver;
     - a query parameter the operation does not declare is refused (422 naming it, with the
       ones it takes), so nobody believes a filter applied that did not;
@@ -223,53 +217,8 @@ class UnionApi(Api):
     DEFAULT_ERROR_RESPONSE_NAME = None
 
 
-# ---- runtime ---------------------------------------------------------------------------
-
-
-def runtime() -> Any:
-    return current_app.extensions["union"]
-
-
-def db_session() -> Session:
-    return runtime().db.session()
-
-
-def config(key: str) -> Any:
-    return current_app.config[key]
-
-
-# ---- shared schemas ----------------------------------------------------------------------
-
-
-class LocalDateTime(fields.DateTime):
-    """A UTC column shown in Asia/Shanghai with its offset."""
-
-    def _serialize(self, value, attr, obj, **kwargs):  # noqa: ANN001
-        return super()._serialize(to_local(value), attr, obj, **kwargs)
-
-
-class JobOut(Schema):
-    """A background job run for one person (an import, an export): what every such answer shows."""
-
-    id = fields.Integer()
-    job_id = fields.String()
-    status = fields.String()
-    error = fields.String(allow_none=True, metadata={"description": "失败原因"})
-    created_at = LocalDateTime()
-    started_at = LocalDateTime(allow_none=True)
-    finished_at = LocalDateTime(allow_none=True)
-
-
-class PageArgs(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE),
-                          metadata={"description": "页码，从 1 开始"})
-    page_size = fields.Integer(
-        load_default=20, validate=validate.Range(min=1, max=200), metadata={"description": "每页条数，1–200"}
-    )
-
-
 class ErrorSchema(Schema):
-    """Every error answer of the API (see :func:`server.errors.error_response`)."""
+    """Every error answer of the API (see :func:`server.routes.errors.error_response`)."""
 
     class Meta:
         name = "Error"
@@ -282,20 +231,3 @@ class ErrorSchema(Schema):
 
 
 UnionApi.ERROR_SCHEMA = ErrorSchema
-
-
-def page_schema(item: type[Schema], name: str) -> type[Schema]:
-    return type(
-        name,
-        (Schema,),
-        {
-            "total": fields.Integer(),
-            "page": fields.Integer(),
-            "page_size": fields.Integer(),
-            "items": fields.List(fields.Nested(item)),
-        },
-    )
-
-
-def page_of(total: int, items: list, args: dict) -> dict:
-    return {"total": total, "page": args["page"], "page_size": args["page_size"], "items": items}

@@ -8,7 +8,8 @@ from marshmallow import Schema, fields
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from server.routes.common import Blueprint, runtime
+from server.routes.common import Blueprint
+from server.routes.context import runtime
 
 blp = Blueprint("health", __name__, url_prefix="/api/v1", description="运行状态")
 
@@ -39,3 +40,5 @@ class Health(MethodView):
                 status["queue"] = "down"
         ok = "down" not in status.values()
         return {"status": status, "ok": ok}, 200 if ok else 503
+
+blueprints = [blp]

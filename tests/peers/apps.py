@@ -10,9 +10,9 @@ from typing import Any
 
 from werkzeug.serving import make_server
 
-from server import db as db_mod
-from server import queue as queue_mod
 from server.app import create_app
+from server.core import db as db_mod
+from server.core import queue as queue_mod
 
 
 def free_port() -> int:

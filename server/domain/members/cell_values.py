@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import date, datetime, time
 from typing import Any
 
-from server.domain import fields as cat
+from server.domain.members import catalogue as cat
 from server.domain.members import normalise, sheet_dates
 
 MULTI_SEPARATORS = re.compile(r"[、,，;；\n]")

@@ -25,8 +25,8 @@ from typing import Any, BinaryIO
 
 from openpyxl.utils import get_column_letter
 
-from server.domain import fields as cat
-from server.domain.errors import DomainError
+from server.core.errors import DomainError
+from server.domain.members import catalogue as cat
 from server.domain.members import normalise, sheet_header, xlsx
 from server.domain.members.cell_values import convert_cell, number_text, parse_children  # noqa: F401 - also read here
 from server.domain.members.registry import mask_value

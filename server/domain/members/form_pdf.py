@@ -36,7 +36,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen.canvas import Canvas
 
-from server.domain import fields as cat
+from server.domain.members import catalogue as cat
 
 FONT = "STSong-Light"
 TITLE = "工会会员登记表"

@@ -13,7 +13,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from server.domain import fields as cat
+from server.domain.members import catalogue as cat
 from server.domain.members.excel import MAX_FILE_BYTES, MAX_ROWS, NOTES, OPTIONS, SHEET
 
 _HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")

@@ -36,14 +36,15 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from server.domain import audit
-from server.domain import fields as cat
-from server.domain.errors import Conflict, Invalid
+from server.core import audit
+from server.core.access import Identity, Scope, require
+from server.core.errors import Conflict, Invalid
+from server.domain.members import catalogue as cat
 from server.domain.members import registry
 from server.domain.members.excel import MAX_REPORTED_ERRORS, Problem, Reading, Row
+from server.domain.members.models import Member
 from server.domain.members.validation import clean
-from server.domain.roles import Identity, Scope, require
-from server.models import Member, SubUnion
+from server.domain.org.models import SubUnion
 
 CHUNK = 1000
 APPLY_CHUNK = 1000

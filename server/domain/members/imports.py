@@ -5,7 +5,7 @@ from the sheet XML without reading them. Up to ``sync_limit`` rows (``IMPORT_SYN
 2000 by default) it imports in the request as before. A larger sheet (a dry run or a
 real run alike, so that the answer's shape follows the file, not the option) is stored under
 ``<instance>/imports/`` and a :class:`MemberImport` record is created; the route enqueues
-``jobs.member_import.run_import`` after the commit and answers 202. The job runs
+``jobs.members.run_import`` after the commit and answers 202. The job runs
 :func:`run_file` (the same function the request uses) in one transaction that also marks the
 record done with its report, so the record says "done" exactly when the data is there; it
 publishes progress on ``job.meta`` and removes the stored upload when finished. Only the
@@ -28,14 +28,14 @@ from typing import IO, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.domain import sub_unions
-from server.domain.errors import Invalid, NotFound
+from server.core.access import Identity, require
+from server.core.errors import Invalid, NotFound
+from server.core.timeutil import utcnow
 from server.domain.members import excel, importer
-from server.domain.roles import Identity, require
-from server.models import MemberImport
-from server.timeutil import utcnow
+from server.domain.members.models import MemberImport
+from server.domain.org import sub_unions
 
-JOB = "jobs.member_import.run_import"
+JOB = "jobs.members.run_import"
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 INTERRUPTED = "导入任务已中断，未写入任何数据，请重新上传"
 LOST = "导入文件已不存在，未写入任何数据，请重新上传"

@@ -4,7 +4,7 @@ Spreadsheets filled in by hand, by a Chinese input method, carry full-width digi
 letters (１３９, ＡＢ, ＠), full-width spaces that pad two-character names to the width of
 three (王　芳), and numbers grouped for reading (139 1234 5679, 130302-19850312-0011). The
 registry's rules rightly refuse all of these, so the import normalises them first, per the
-field's ``normalise`` rule in the catalogue (:mod:`server.domain.fields`), and only where the
+field's ``normalise`` rule in the catalogue (:mod:`server.domain.members.catalogue`), and only where the
 field's meaning allows: free text (addresses, resumes, remarks) keeps its full-width
 punctuation, which is correct Chinese typography.
 
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
 
-from server.domain import fields as cat
+from server.domain.members import catalogue as cat
 
 # Full-width ASCII (U+FF01–U+FF5E) to ASCII, and the ideographic space to a space.
 FULLWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}

@@ -18,15 +18,17 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
-from server.db import BULK_ROWS, plain_rows
-from server.domain import audit
-from server.domain import fields as cat
-from server.domain.errors import Conflict, Forbidden, Invalid, NotFound
+from server.core import audit
+from server.core.access import Identity, Scope, require
+from server.core.db import BULK_ROWS, plain_rows
+from server.core.errors import Conflict, Forbidden, Invalid, NotFound
+from server.core.models import AuditLog
+from server.core.timeutil import utcnow
+from server.domain.members import catalogue as cat
+from server.domain.members.models import Member
 from server.domain.members.pinyin import initials
 from server.domain.members.validation import clean, labelled
-from server.domain.roles import Identity, Scope, require
-from server.models import AuditLog, Member, SubUnion
-from server.timeutil import utcnow
+from server.domain.org.models import SubUnion
 
 ALL_CODES = frozenset(f.code for f in cat.CATALOGUE)
 SORTABLE = {"id", "name", "staff_no", "birth_date", "union_join_date", "member_no", "updated_at", "school_join_date"}

@@ -22,7 +22,7 @@ from typing import Any
 
 from openpyxl.utils.datetime import from_excel
 
-from server.domain import fields as cat
+from server.domain.members import catalogue as cat
 from server.domain.members import normalise
 from server.domain.members.normalise import Tally
 

@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.domain import fields as cat
-from server.domain.errors import Invalid
+from server.core.errors import Invalid
+from server.domain.members import catalogue as cat
 from server.domain.members import normalise, xlsx
 
 SCAN_ROWS = 10

@@ -18,10 +18,10 @@ from marshmallow.validate import Email
 from stdnum.cn import ric
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength
 
-from server import text as text_rule
-from server.domain import fields as cat
-from server.domain.fields import FieldDef
-from server.timeutil import local_today
+from server.core import text as text_rule
+from server.core.timeutil import local_today
+from server.domain.members import catalogue as cat
+from server.domain.members.catalogue import FieldDef
 
 PERSON_NAME = re.compile(r"^[\u3400-\u9fffA-Za-z·•.\- ]{1,50}$")
 MOBILE = re.compile(r"^1[3-9]\d{9}$")

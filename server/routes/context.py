@@ -1,0 +1,83 @@
+"""Who is asking, and what they may touch.
+
+The caller is identified once per request from ``Authorization: Bearer <token>`` or, failing
+that, from the portal's session cookie (Flask's signed session holding the key of a server-side
+portal session, see :mod:`server.domain.identity.sso`). A cookie-authenticated unsafe request must
+carry the session's CSRF token in ``X-CSRF-Token``; a Bearer request needs none, since a
+browser never attaches a bearer token by itself. :func:`require` is the one permission check every route
+uses; it delegates to :func:`server.core.access.require`, so jobs and later modules apply the
+very same rule.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, g, request, session
+from sqlalchemy.orm import Session
+
+from server.core import access as roles
+from server.core.access import Identity, Scope
+from server.core.errors import Forbidden, Unauthorized
+from server.domain.accounts import users as accounts
+from server.domain.identity import sso as identities
+
+
+def runtime() -> Any:
+    return current_app.extensions["union"]
+
+
+def db_session() -> Session:
+    return runtime().db.session()
+
+
+def config(key: str) -> Any:
+    return current_app.config[key]
+
+
+def client_address() -> str | None:
+    return request.remote_addr
+
+
+def current_identity() -> Identity | None:
+    if "identity" not in g:
+        g.identity = _identify()
+    return g.identity
+
+
+PORTAL_SESSION_KEY = "psid"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _identify() -> Identity | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return accounts.resolve_token(db_session(), token.strip(), client_address())
+    if header:
+        return None
+    return _identify_portal_session()
+
+
+def _identify_portal_session() -> Identity | None:
+    key = session.get(PORTAL_SESSION_KEY)
+    if not isinstance(key, str) or not key:
+        return None
+    identity = identities.resolve_portal_session(db_session(), key, client_address())
+    if identity is not None and request.method not in SAFE_METHODS and not identities.csrf_ok(
+            identity, request.headers.get(CSRF_HEADER)):
+        raise Forbidden("缺少或无效的 CSRF 令牌（请求头 X-CSRF-Token），请刷新页面后重试", code="csrf_failed")
+    return identity
+
+
+def require(permission: str, sub_union_id: int | None = None, *, scoped: bool = False) -> Scope:
+    """401 without identity, 403 without the permission, 404 outside the caller's scope."""
+    return roles.require(current_identity(), permission, sub_union_id, scoped=scoped)
+
+
+def require_identity() -> Identity:
+    identity = current_identity()
+    if identity is None:
+        raise Unauthorized("请先登录")
+    return identity

@@ -1,0 +1,154 @@
+"""Status changes (离职 / 退休 / 去世 / 复职) and the member's 会籍 events (组织关系接转)."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask.views import MethodView
+from marshmallow import Schema, fields, validate
+
+from server.domain.members import registry
+from server.domain.members.models import Member
+from server.domain.membership import status_changes as wf
+from server.domain.membership.steps import membership_events, names
+from server.routes.common import Blueprint
+from server.routes.context import current_identity, db_session
+from server.routes.schemas import LocalDateTime, PageArgs, id_field, page_of, page_schema
+
+blp = Blueprint("status_changes", __name__, url_prefix="/api/v1", description="会员状态变更与会籍记录")
+
+
+class StatusChangeIn(Schema):
+    member_id = id_field(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(wf.KINDS),
+                         metadata={"description": "离职 / 退休 / 去世 / 复职"})
+    effective_date = fields.Date(required=True, metadata={"description": "生效日期"})
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class StatusChangeRejectIn(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500),
+                           metadata={"description": "驳回原因"})
+
+
+class StatusChangeOut(Schema):
+    id = fields.Integer()
+    member_id = fields.Integer()
+    member_name = fields.String(allow_none=True)
+    sub_union_id = fields.Integer()
+    sub_union_name = fields.String(allow_none=True)
+    kind = fields.String()
+    effective_date = fields.Date()
+    reason = fields.String()
+    status = fields.String(metadata={"description": "requested 待校工会审批 / approved 已通过 / rejected 已驳回 / "
+                                                    "cancelled 已取消"})
+    status_label = fields.String()
+    requested_by_name = fields.String(allow_none=True)
+    decided_by_name = fields.String(allow_none=True)
+    decided_at = LocalDateTime(allow_none=True)
+    reject_reason = fields.String(allow_none=True)
+    created_at = LocalDateTime()
+
+
+class StatusChangeListArgs(PageArgs):
+    status = fields.String(load_default=None, validate=validate.OneOf(list(wf.STATUS_LABELS)))
+    member_id = id_field(load_default=None)
+
+
+class MembershipEventOut(Schema):
+    id = fields.Integer()
+    kind = fields.String(metadata={"description": "入会 / 重新入会 / 转会 / 退休保留会籍 / 离职转出 / 去世注销 / 复职恢复"})
+    effective_date = fields.Date()
+    reason = fields.String(allow_none=True)
+    from_sub_union_id = fields.Integer(allow_none=True)
+    from_sub_union_name = fields.String(allow_none=True)
+    to_sub_union_id = fields.Integer(allow_none=True)
+    to_sub_union_name = fields.String(allow_none=True)
+    ref_type = fields.String(allow_none=True)
+    ref_id = fields.Integer(allow_none=True)
+    created_at = LocalDateTime()
+
+
+def render(sc) -> dict:  # noqa: ANN001
+    session = db_session()
+    people = names(session, {sc.requested_by, sc.decided_by})
+    member = session.get(Member, sc.member_id)
+    return {
+        "id": sc.id, "member_id": sc.member_id, "member_name": member.name if member else None,
+        "sub_union_id": sc.sub_union_id,
+        "sub_union_name": registry.sub_union_names(session, {sc.sub_union_id}).get(sc.sub_union_id),
+        "kind": sc.kind, "effective_date": sc.effective_date, "reason": sc.reason, "status": sc.status,
+        "status_label": wf.STATUS_LABELS[sc.status], "requested_by_name": people.get(sc.requested_by),
+        "decided_by_name": people.get(sc.decided_by), "decided_at": sc.decided_at,
+        "reject_reason": sc.reject_reason, "created_at": sc.created_at,
+    }
+
+
+@blp.route("/status-changes")
+class StatusChanges(MethodView):
+    @blp.arguments(StatusChangeListArgs, location="query")
+    @blp.response(200, page_schema(StatusChangeOut, "StatusChangePage"))
+    def get(self, args):
+        """状态变更申请列表（分工会账号只看到本分工会的）"""
+        total, rows = wf.search(db_session(), current_identity(), status=args["status"],
+                                member_id=args["member_id"], page=args["page"], page_size=args["page_size"])
+        return page_of(total, [render(sc) for sc in rows], args)
+
+    @blp.errors(404)
+    @blp.arguments(StatusChangeIn)
+    @blp.response(201, StatusChangeOut)
+    def post(self, data):
+        """申请状态变更：离职、退休、去世、复职（分工会或校工会），须填写生效日期与原因"""
+        return render(wf.request(db_session(), current_identity(), member_id=data["member_id"], kind=data["kind"],
+                                 effective_date=data["effective_date"], reason=data["reason"]))
+
+
+@blp.route("/status-changes/<int:change_id>")
+class StatusChangeItem(MethodView):
+    @blp.response(200, StatusChangeOut)
+    def get(self, change_id):
+        """状态变更申请详情"""
+        return render(wf.get_readable(db_session(), current_identity(), change_id))
+
+
+@blp.route("/status-changes/<int:change_id>/approve")
+class StatusChangeApprove(MethodView):
+    @blp.response(200, StatusChangeOut)
+    def post(self, change_id):
+        """校工会审批通过：人员状态与会籍状态随之变更（退休者转入离退休分工会），记入会籍记录"""
+        return render(wf.approve(db_session(), current_identity(), change_id,
+                                 retirees_code=current_app.config.get("RETIREES_SUB_UNION_CODE")))
+
+
+@blp.route("/status-changes/<int:change_id>/reject")
+class StatusChangeReject(MethodView):
+    @blp.arguments(StatusChangeRejectIn)
+    @blp.response(200, StatusChangeOut)
+    def post(self, data, change_id):
+        """校工会驳回，须填写原因"""
+        return render(wf.reject(db_session(), current_identity(), change_id, data["reason"]))
+
+
+@blp.route("/status-changes/<int:change_id>/cancel")
+class StatusChangeCancel(MethodView):
+    @blp.response(200, StatusChangeOut)
+    def post(self, change_id):
+        """取消（申请人或校工会，审批之前）"""
+        return render(wf.cancel(db_session(), current_identity(), change_id))
+
+
+@blp.route("/members/<int:member_id>/membership-events")
+class MemberEvents(MethodView):
+    @blp.response(200, MembershipEventOut(many=True))
+    def get(self, member_id):
+        """会籍记录（组织关系接转）：入会、转会、退休、离职、去世、复职，各带日期与原因"""
+        session = db_session()
+        member = registry.get_in_scope(session, current_identity(), member_id, "members.history")
+        rows = membership_events(session, member.id)
+        subs = registry.sub_union_names(session, {i for r in rows for i in (r.from_sub_union_id, r.to_sub_union_id)
+                                                  if i})
+        return [{
+            "id": r.id, "kind": r.kind, "effective_date": r.effective_date, "reason": r.reason,
+            "from_sub_union_id": r.from_sub_union_id, "from_sub_union_name": subs.get(r.from_sub_union_id),
+            "to_sub_union_id": r.to_sub_union_id, "to_sub_union_name": subs.get(r.to_sub_union_id),
+            "ref_type": r.ref_type, "ref_id": r.ref_id, "created_at": r.created_at,
+        } for r in rows]
