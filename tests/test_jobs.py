@@ -57,3 +57,16 @@ def test_job_is_idempotent(rt, world, worker):  # noqa: ANN001
     second = rt.queue.enqueue(PURGE)
     wait_for(lambda: second.get_status(refresh=True) == "finished")
     assert first.return_value() == 1 and second.return_value() == 0
+
+
+def test_job_names_of_the_old_layout_still_resolve():
+    """Jobs queued before the areas moved (issue 13) sit in a deployed Redis under their old
+    names; RQ resolves a job's function with ``import_attribute``, so each old name must give
+    the very function of the new module for one release."""
+    from rq.utils import import_attribute
+
+    from jobs.members import run_import
+    from jobs.statistics import run_export
+
+    assert import_attribute("jobs.exports.run_export") is run_export
+    assert import_attribute("jobs.member_import.run_import") is run_import
