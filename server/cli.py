@@ -24,6 +24,27 @@ def _app():
         sys.exit(2)
 
 
+def _prepare_schema(rt) -> None:  # noqa: ANN001
+    """Bring the database to the models' schema before a command uses it.
+
+    MySQL/MariaDB: Alembic ``upgrade head`` (server/migrate.py); a database built by
+    ``create_all`` before migrations existed is first stamped at the baseline, and then checked
+    against the models, since only the models it was built from can say whether it really is the
+    baseline. SQLite (embedded default): ``create_all``, no revision recorded."""
+    if rt.db.is_sqlite:
+        rt.db.create_all()
+        return
+    from server import migrate
+
+    if migrate.upgrade(rt.db.url):
+        click.echo(f"数据库已有表而无迁移记录（迁移引入前由 create_all 建立）：已标记为基线版本 {migrate.BASELINE}", err=True)
+        diffs = migrate.check(rt.db.url)
+        if diffs:
+            click.echo("警告：数据库与模型不一致，请对照 schema.sql 手工处理：", err=True)
+            for diff in diffs:
+                click.echo(f"  {diff}", err=True)
+
+
 @click.group()
 def main() -> None:
     """工会智慧平台命令行。"""
@@ -31,10 +52,47 @@ def main() -> None:
 
 @main.command("init-db")
 def init_db() -> None:
-    """创建数据库表（已存在的表不变）。"""
+    """创建或升级数据库表：MySQL/MariaDB 执行迁移到最新版本，SQLite 创建缺少的表。"""
     app = _app()
-    app.extensions["union"].db.create_all()
-    click.echo("数据库表已就绪")
+    rt = app.extensions["union"]
+    _prepare_schema(rt)
+    if rt.db.is_sqlite:
+        click.echo("数据库表已就绪")
+    else:
+        from server import migrate
+
+        click.echo(f"数据库已是最新版本 {migrate.head()}")
+
+
+def _migrated_url() -> str:
+    db = _app().extensions["union"].db
+    if db.is_sqlite:
+        click.echo("迁移只用于 MySQL/MariaDB：请设置 UNION_DATABASE_URL（SQLite 由 create_all 建表）", err=True)
+        sys.exit(2)
+    return db.url
+
+
+@main.command("db-check")
+def db_check() -> None:
+    """检查 MySQL/MariaDB 数据库是否处于最新迁移版本且与模型一致（不一致时退出码 1）。"""
+    from server import migrate
+
+    diffs = migrate.check(_migrated_url())
+    if diffs:
+        click.echo("数据库与模型不一致：", err=True)
+        for diff in diffs:
+            click.echo(f"  {diff}", err=True)
+        sys.exit(1)
+    click.echo(f"数据库处于最新版本 {migrate.head()}，与模型一致")
+
+
+@main.command("db-revision")
+@click.option("-m", "--message", required=True, help="本次变更的简短说明（英文，用作文件名）")
+def db_revision(message: str) -> None:
+    """开发用：按模型与数据库（须已升级到最新版本）的差异，在 migrations/versions/ 生成新迁移脚本。"""
+    from server import migrate
+
+    migrate.revision(_migrated_url(), message)
 
 
 @main.command()
@@ -47,7 +105,7 @@ def seed(demo: bool, members: int | None) -> None:
         raise click.UsageError("请指定 --demo 或 --members N")
     app = _app()
     rt = app.extensions["union"]
-    rt.db.create_all()
+    _prepare_schema(rt)
     from server.devdata.seed import seed_demo, seed_members
 
     if demo:
@@ -73,7 +131,7 @@ def serve(demo: bool, host: str, port: int) -> None:
     """启动 Web 服务（开发用；生产用 gunicorn 'server.app:create_app()'）。"""
     app = _app()
     rt = app.extensions["union"]
-    rt.db.create_all()
+    _prepare_schema(rt)
     if demo:
         from sqlalchemy import func, select
 
@@ -162,7 +220,7 @@ def create_admin(username: str, display_name: str, password: str) -> None:
     """创建超级管理员账号。"""
     app = _app()
     rt = app.extensions["union"]
-    rt.db.create_all()
+    _prepare_schema(rt)
     from server.core.errors import DomainError
     from server.domain.accounts import users as accounts
 

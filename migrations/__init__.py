@@ -1,0 +1,1 @@
+"""Alembic revisions of the MySQL/MariaDB schema (see server/migrate.py)."""
