@@ -20,7 +20,7 @@ from server.core import access as roles
 from server.core.access import Identity, Scope
 from server.core.errors import Forbidden, Unauthorized
 from server.domain.accounts import users as accounts
-from server.domain.identity import sso as identities
+from server.domain.identity import sessions
 
 
 def runtime() -> Any:
@@ -64,8 +64,8 @@ def _identify_portal_session() -> Identity | None:
     key = session.get(PORTAL_SESSION_KEY)
     if not isinstance(key, str) or not key:
         return None
-    identity = identities.resolve_portal_session(db_session(), key, client_address())
-    if identity is not None and request.method not in SAFE_METHODS and not identities.csrf_ok(
+    identity = sessions.resolve_portal_session(db_session(), key, client_address())
+    if identity is not None and request.method not in SAFE_METHODS and not sessions.csrf_ok(
             identity, request.headers.get(CSRF_HEADER)):
         raise Forbidden("缺少或无效的 CSRF 令牌（请求头 X-CSRF-Token），请刷新页面后重试", code="csrf_failed")
     return identity

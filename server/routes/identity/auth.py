@@ -7,6 +7,7 @@ from marshmallow import Schema, fields, validate
 
 from server.core.access import ROLES
 from server.domain.accounts import users as accounts
+from server.domain.identity import sessions
 from server.routes.common import Blueprint
 from server.routes.context import client_address, config, db_session, require_identity, runtime
 from server.routes.schemas import LocalDateTime
@@ -97,9 +98,8 @@ class Logout(MethodView):
         if identity.extra.get("portal_session_id") is not None:
             from flask import session as cookie
 
-            from server.domain.identity import sso as identities
 
-            identities.end_portal_session(db_session(), identity)
+            sessions.end_portal_session(db_session(), identity)
             cookie.clear()
         else:
             accounts.logout(db_session(), identity)

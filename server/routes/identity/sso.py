@@ -18,6 +18,7 @@ from werkzeug.wrappers import Response
 from server.core.errors import DomainError, NotFound, Unauthorized
 from server.domain.accounts import users as accounts
 from server.domain.accounts.users import hash_token
+from server.domain.identity import sessions, wechat
 from server.domain.identity import sso as identities
 from server.routes.context import (
     PORTAL_SESSION_KEY,
@@ -95,14 +96,14 @@ def _finish_login(user, source: str, *, cas_ticket: str | None = None) -> Respon
     bound = None
     if bind:
         rt = runtime()
-        bound = identities.bind_by_sso(db, rt.redis, config("REDIS_PREFIX"), bind, user, address=client_address())
-    started = identities.start_portal_session(db, user, source, ttl_hours=config("PORTAL_SESSION_HOURS"),
+        bound = wechat.bind_by_sso(db, rt.redis, config("REDIS_PREFIX"), bind, user, address=client_address())
+    started = sessions.start_portal_session(db, user, source, ttl_hours=config("PORTAL_SESSION_HOURS"),
                                               address=client_address(), cas_ticket=cas_ticket)
     target = safe_next(session.pop(NEXT_KEY, None))
     session[PORTAL_SESSION_KEY] = started.key
     session.permanent = False
     if bound is not None:
-        response = jsonify(bound=True, member=identities.member_brief(db, bound),
+        response = jsonify(bound=True, member=wechat.member_brief(db, bound),
                            message="绑定成功，请返回小程序")
     else:
         response = redirect(target, code=302)
@@ -135,7 +136,7 @@ def cas_callback():
     rt = runtime()
     fresh = rt.redis.set(f"{config('REDIS_PREFIX')}cas-ticket:{hash_token(ticket)}", "1", nx=True,
                          ex=TICKET_MEMORY_SECONDS)
-    if not fresh or identities.cas_ticket_seen(db, ticket):
+    if not fresh or sessions.cas_ticket_seen(db, ticket):
         raise SsoFailed("该 CAS 票据已使用过，请重新登录", code="cas_ticket_replayed")
     try:
         result = client.validate(ticket)
@@ -156,7 +157,7 @@ def _cas_single_logout() -> Response:
     ticket = parse_logout_request(request.form.get("logoutRequest", ""), config("CAS_MAX_RESPONSE_BYTES"))
     if ticket is None:
         raise SsoFailed("无效的单点登出请求", code="cas_bad_logout_request")
-    ended = identities.end_sessions_by_cas_ticket(db_session(), ticket, address=client_address())
+    ended = sessions.end_sessions_by_cas_ticket(db_session(), ticket, address=client_address())
     return jsonify(ended=ended)
 
 
@@ -249,7 +250,7 @@ def _portal_identity():  # noqa: ANN202
 def logout():
     """End the portal session (CSRF-checked); answers where to end the CAS session too."""
     identity = _portal_identity()
-    identities.end_portal_session(db_session(), identity)
+    sessions.end_portal_session(db_session(), identity)
     session.clear()
     cas_logout = None
     if identity.extra.get("source") == "cas" and config("CAS_SERVER_URL"):

@@ -9,7 +9,7 @@ from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from server.core.errors import DomainError, Forbidden, NotFound, TooManyRequests, Unauthorized
-from server.domain.identity import sso as identities
+from server.domain.identity import wechat
 from server.domain.members.models import Member
 from server.routes.common import Blueprint
 from server.routes.context import client_address, config, db_session, require, require_identity, runtime
@@ -111,14 +111,14 @@ class WechatLogin(MethodView):
         未配置小程序时（内置默认）接受 `dev:<openid>`，生产环境拒绝。
         """
         openid, unionid, dev = _openid_for(data["code"])
-        result = identities.wechat_login(db_session(), openid, unionid, ttl_hours=config("TOKEN_TTL_HOURS"),
+        result = wechat.wechat_login(db_session(), openid, unionid, ttl_hours=config("TOKEN_TTL_HOURS"),
                                          address=client_address(), dev=dev)
         return {"token": result.issued.token, "expires_at": result.issued.row.expires_at,
-                "bound": result.member is not None, "member": identities.member_brief(db_session(), result.member)}
+                "bound": result.member is not None, "member": wechat.member_brief(db_session(), result.member)}
 
 
-def _limiter() -> identities.BindLimiter:
-    return identities.BindLimiter(runtime().redis, config("REDIS_PREFIX"), config("WECHAT_BIND_MAX_TRIES_PER_HOUR"))
+def _limiter() -> wechat.BindLimiter:
+    return wechat.BindLimiter(runtime().redis, config("REDIS_PREFIX"), config("WECHAT_BIND_MAX_TRIES_PER_HOUR"))
 
 
 @blp.route("/auth/wechat/bind")
@@ -135,13 +135,13 @@ class WechatBind(MethodView):
         """
         identity = require_identity()
         db = db_session()
-        user, member = identities.bind_by_identity_check(
+        user, member = wechat.bind_by_identity_check(
             db, _limiter(), identity, staff_no=data["staff_no"], name=data["name"], id_last6=data["id_last6"])
         from server.domain.accounts.users import issue_token
 
         issued = issue_token(db, user, config("TOKEN_TTL_HOURS"), kind="wechat", address=client_address())
         return {"token": issued.token, "expires_at": issued.row.expires_at, "bound": True,
-                "member": identities.member_brief(db, member)}
+                "member": wechat.member_brief(db, member)}
 
     @blp.doc(tags=TAGS)
     @blp.response(204)
@@ -149,7 +149,7 @@ class WechatBind(MethodView):
         """解除本人微信与会员的绑定"""
         identity = require_identity()
         db = db_session()
-        identities.unbind(db, identity, identities.wechat_account_of(db, identity))
+        wechat.unbind(db, identity, wechat.wechat_account_of(db, identity))
 
 
 @blp.route("/auth/wechat/bind-code")
@@ -160,21 +160,21 @@ class WechatBindCode(MethodView):
         """发起统一身份认证绑定：返回一次性绑定码和 web-view 地址（10 分钟内有效）"""
         identity = require_identity()
         db = db_session()
-        account = identities.wechat_account_of(db, identity)
+        account = wechat.wechat_account_of(db, identity)
         if config("CAS_SERVER_URL"):
             path = "/sso/cas/login"
         elif config("OIDC_METADATA_URL"):
             path = "/sso/oidc/login"
         else:
             raise NotFound("本站未配置统一身份认证，请用工号、姓名与证件号码后六位绑定", code="sso_not_configured")
-        code = identities.create_bind_code(runtime().redis, config("REDIS_PREFIX"), account)
+        code = wechat.create_bind_code(runtime().redis, config("REDIS_PREFIX"), account)
         from urllib.parse import urlencode
 
         from flask import request
 
         base = config("PUBLIC_URL") or request.url_root.rstrip("/")
         return {"code": code, "url": f"{base}{path}?{urlencode({'bind': code})}",
-                "expires_in": identities.BIND_CODE_TTL}
+                "expires_in": wechat.BIND_CODE_TTL}
 
 
 @blp.route("/members/<int:member_id>/wechat-binding")
@@ -190,4 +190,4 @@ class MemberWechatBinding(MethodView):
             raise Forbidden("只有校工会可以为会员解除微信绑定")
         if member is None:
             raise NotFound("记录不存在")
-        identities.unbind(db, require_identity(), identities.wechat_account_of_member(db, member_id))
+        wechat.unbind(db, require_identity(), wechat.wechat_account_of_member(db, member_id))
