@@ -21,7 +21,7 @@ from server.core.errors import Conflict
 from server.core.models import AuditLog
 from server.domain.accounts.models import User
 from server.domain.members import catalogue as cat
-from server.domain.members import excel, importer, imports, registry
+from server.domain.members import excel, importer, imports, writes
 from server.domain.members.models import Member, MemberImport
 from tests.api_asserts import assert_error, reread
 from tests.conftest import BACKEND, OTHER_ID, OWN_ID, wait_for
@@ -811,9 +811,9 @@ def test_a_change_made_since_the_check_fails_the_run_naming_the_row(world, db):
 
     identity = accounts.identity_of(db.get(User, world.users["staff"]))
     me = db.get(Member, world.member_id)
-    change = registry.Change(7, me.id, me.version + 1, me.sub_union_id, {"hobbies": None}, {"hobbies": "围棋"})
+    change = writes.Change(7, me.id, me.version + 1, me.sub_union_id, {"hobbies": None}, {"hobbies": "围棋"})
     with pytest.raises(Conflict, match="第 7 行") as caught:
-        registry.update_many(db, identity, [change], action=importer.ACTION)
+        writes.update_many(db, identity, [change], action=importer.ACTION)
     assert caught.value.code == "stale_version"
     db.rollback()
 

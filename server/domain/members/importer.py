@@ -13,7 +13,7 @@ others. Every created or changed member gets its own audit row with the action
 ``member.import`` (its history), and the run one ``member.import_batch`` row.
 
 Why it is shaped this way (a 10,000-row file took ~23 s on MariaDB when each row went through
-``registry.create`` / ``registry.update``):
+``writes.create`` / ``writes.update``):
 
 * rows are checked in chunks of ``CHUNK``; each chunk's members are found with one ``IN``
   query per unique field (工号, 证件号码, 会员证号) on its unique index, instead of loading
@@ -21,7 +21,7 @@ Why it is shaped this way (a 10,000-row file took ~23 s on MariaDB when each row
 * a row is validated once: the cleaned values kept from the check are what gets written;
 * new members go in with multi-row INSERTs (ids back through RETURNING), changes as Core
   UPDATEs guarded by the version read during the check, audit rows with one executemany:
-  no ORM flush per row (:func:`registry.insert_many`, :func:`registry.update_many`).
+  no ORM flush per row (:func:`writes.insert_many`, :func:`writes.update_many`).
 
 Nothing here knows about files or HTTP: the rows come from :func:`excel.read_rows`.
 """
@@ -40,7 +40,7 @@ from server.core import audit
 from server.core.access import Identity, Scope, require
 from server.core.errors import Conflict, Invalid
 from server.domain.members import catalogue as cat
-from server.domain.members import registry
+from server.domain.members import registry, writes
 from server.domain.members.excel import MAX_REPORTED_ERRORS, Problem, Reading, Row
 from server.domain.members.models import Member
 from server.domain.members.validation import clean
@@ -93,7 +93,7 @@ class _Importer:
     error_count: int = 0
     error_rows: int = 0
     creates: list[dict[str, Any]] = field(default_factory=list)  # cleaned values, in sheet order
-    updates: list[registry.Change] = field(default_factory=list)
+    updates: list[writes.Change] = field(default_factory=list)
     seen: dict[str, dict[str, int]] = field(default_factory=dict)  # file keys → first row
     seen_members: dict[int, int] = field(default_factory=dict)  # member id → row
     # The current chunk's view of the database: unique value → member holding it, and the
@@ -168,7 +168,7 @@ class _Importer:
                 self.fail(problems)
                 continue
             cleaned: dict[str, Any] = {}
-            change: registry.Change | None = None
+            change: writes.Change | None = None
             if holder is None:
                 cleaned = self._check_create(row, problems)
             else:
@@ -230,18 +230,18 @@ class _Importer:
             for code, default in CREATE_DEFAULTS.items():
                 if code not in allowed and raw.get(code) == default:
                     del raw[code]
-        cleaned, errors = registry.prepare_create(self.session, self.identity, raw, sub_union_ids=self.sub_union_ids)
+        cleaned, errors = writes.prepare_create(self.session, self.identity, raw, sub_union_ids=self.sub_union_ids)
         self._errors(row, errors, problems)
         if not problems:
             self._unique_in_db(row, cleaned, None, problems)
         return cleaned
 
-    def _check_update(self, row: Row, member: Member, problems: list[Problem]) -> registry.Change | None:
+    def _check_update(self, row: Row, member: Member, problems: list[Problem]) -> writes.Change | None:
         """The change to an existing member, or None when the row repeats what is stored."""
         raw = dict(row.values)
         if self.level == cat.SUB_UNION:
             self._drop_unchanged_locked(row, member, raw, problems)
-        changed, errors = registry.prepare_update(self.identity, member, raw, level=self.level,
+        changed, errors = writes.prepare_update(self.identity, member, raw, level=self.level,
                                                   sub_union_ids=self.sub_union_ids)
         self._errors(row, errors, problems)
         if not problems:
@@ -249,7 +249,7 @@ class _Importer:
         if not changed:
             return None
         old = {code: getattr(member, cat.BY_CODE[code].attr) for code in changed}
-        return registry.Change(row.number, member.id, member.version, member.sub_union_id, old, changed)
+        return writes.Change(row.number, member.id, member.version, member.sub_union_id, old, changed)
 
     def _drop_unchanged_locked(self, row: Row, member: Member, raw: dict[str, Any],
                                problems: list[Problem]) -> None:
@@ -283,7 +283,7 @@ class _Importer:
         """Write what the check kept, in batches; a unique key lost to a concurrent writer
         since the check fails the whole run (the caller rolls back)."""
         done = 0
-        work = ((self.creates, registry.insert_many), (self.updates, registry.update_many))
+        work = ((self.creates, writes.insert_many), (self.updates, writes.update_many))
         try:
             for rows, write in work:
                 for start in range(0, len(rows), APPLY_CHUNK):
@@ -331,7 +331,7 @@ def import_rows(session: Session, identity: Identity | None, rows: Iterable[Row]
     scope = check_request(identity, mode)
     reading = rows if isinstance(rows, Reading) else None
     importer = _Importer(
-        session=session, identity=identity, scope=scope, level=registry.edit_level(identity, None),
+        session=session, identity=identity, scope=scope, level=writes.edit_level(identity, None),
         sub_union_ids=set(session.scalars(select(SubUnion.id))), progress=progress, keep=not dry_run,
         columns=reading.header.codes() if reading is not None else None,
     )

@@ -27,7 +27,7 @@ from server.core.errors import Conflict, Forbidden, Invalid
 from server.core.timeutil import local_today, utcnow
 from server.domain.accounts.models import RoleBinding, User
 from server.domain.members import catalogue as cat
-from server.domain.members import registry
+from server.domain.members import registry, writes
 from server.domain.members.models import Member
 from server.domain.members.validation import clean, labelled
 from server.domain.membership.models import Application
@@ -92,7 +92,7 @@ def _registry_clash(session: Session, cleaned: dict[str, Any]) -> Member | None:
             )
         rejoin = existing
     others = {k: v for k, v in cleaned.items() if k != "id_number" and k in {f.code for f in cat.UNIQUE}}
-    registry.check_unique(session, others, rejoin.id if rejoin else None)
+    writes.check_unique(session, others, rejoin.id if rejoin else None)
     return rejoin
 
 
@@ -302,7 +302,7 @@ def approve(session: Session, identity: Identity | None, app_id: int) -> Applica
         changes = {**cleaned, **union_values}
         if not member.member_no:
             changes["member_no"] = numbering.next_member_no(session, today.year)
-        registry.apply_values(member, changes)
+        writes.apply_values(member, changes)
         session.flush()  # version-checked UPDATE
         changed = {k: v for k, v in changes.items() if before.get(k) != v}
         audit.record(session, identity, "member.join", object_type="member", object_id=member.id,
@@ -312,7 +312,7 @@ def approve(session: Session, identity: Identity | None, app_id: int) -> Applica
     else:
         values = {**cleaned, **union_values, "member_no": numbering.next_member_no(session, today.year)}
         member = Member()
-        registry.apply_values(member, values)
+        writes.apply_values(member, values)
         session.add(member)
         session.flush()
         audit.record(session, identity, "member.join", object_type="member", object_id=member.id,

@@ -28,7 +28,7 @@ from server.core import outbox as events
 from server.core.access import Identity, require
 from server.core.errors import Conflict, Forbidden, Invalid, NotFound
 from server.core.timeutil import utcnow
-from server.domain.members import registry
+from server.domain.members import registry, writes
 from server.domain.members.models import Member
 from server.domain.members.validation import parse_date
 from server.domain.membership.models import StatusChange
@@ -156,7 +156,7 @@ def approve(session: Session, identity: Identity | None, change_id: int, *,
     if sc.kind != "复职":
         cancel_open_for_member(session, identity, member.id, f"会员{sc.kind}（状态变更 {sc.id}）")
     before = registry.values_of(member)
-    registry.apply_values(member, changes)
+    writes.apply_values(member, changes)
     session.flush()  # UPDATE … WHERE id = ? AND version = ?: a concurrent move makes this a 409
     audit.record(session, identity, "member.status_change", object_type="member", object_id=member.id,
                  sub_union_id=member.sub_union_id,

@@ -8,7 +8,7 @@ from marshmallow import Schema, fields, validate
 
 from server.core.errors import DomainError
 from server.domain.members import catalogue as cat
-from server.domain.members import registry
+from server.domain.members import history, registry, writes
 from server.routes.common import Blueprint
 from server.routes.context import current_identity, db_session, require
 from server.routes.schemas import LocalDateTime, PageArgs, id_field, page_of, page_schema
@@ -178,7 +178,7 @@ class Members(MethodView):
         """新增会员（分工会账号只能新增到本分工会）"""
         identity = current_identity()
         require("members.write")
-        member = registry.create(db_session(), identity, data)
+        member = writes.create(db_session(), identity, data)
         return _with_etag(render(member, identity))
 
 
@@ -200,7 +200,7 @@ class MemberItem(MethodView):
         member = registry.get_in_scope(session, identity, member_id, "members.write")
         version = expected_version(data)
         data.pop("version", None)
-        member = registry.update(session, identity, member, data, expected_version=version)
+        member = writes.update(session, identity, member, data, expected_version=version)
         return _with_etag(render(member, identity))
 
 
@@ -212,7 +212,7 @@ class MemberHistory(MethodView):
         identity = current_identity()
         session = db_session()
         member = registry.get_in_scope(session, identity, member_id, "members.history")
-        return registry.history(session, member, registry.can_read_sensitive(identity, member))
+        return history.history(session, member, registry.can_read_sensitive(identity, member))
 
 
 @blp.route("/me/member")
@@ -231,9 +231,9 @@ class MyRecord(MethodView):
         """修改本人信息（仅限联系方式、家庭、简历、爱好等本人可改字段）"""
         identity = current_identity()
         session = db_session()
-        registry.ensure_self_edit(identity)
+        writes.ensure_self_edit(identity)
         member = registry.own_record(session, identity)
         version = expected_version(data)
         data.pop("version", None)
-        member = registry.update(session, identity, member, data, expected_version=version, level=cat.SELF)
+        member = writes.update(session, identity, member, data, expected_version=version, level=cat.SELF)
         return _with_etag(render(member, identity))
