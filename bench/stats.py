@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from server.domain.statistics import compiler
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -91,7 +93,7 @@ def direct_query(engine, scope):  # noqa: ANN001, ANN201
     from server.domain.statistics import stats
 
     count_stmt, page_stmt, params = stats.query_statements(
-        scope, ql.parse(THREE_CONDITIONS), stats.DEFAULT_FIELDS, [], 1, 20, ql.context())
+        scope, ql.parse(THREE_CONDITIONS), stats.DEFAULT_FIELDS, [], 1, 20, compiler.context())
 
     def run() -> None:
         with engine.connect() as conn:
@@ -106,7 +108,7 @@ def direct_summary(engine, scope):  # noqa: ANN001, ANN201
     from server.domain.statistics import query as ql
     from server.domain.statistics import stats
 
-    stmt, _, params = stats.summary_statement(scope, ql.parse(None), GROUP_BY, ql.context())
+    stmt, _, params = stats.summary_statement(scope, ql.parse(None), GROUP_BY, compiler.context())
 
     def run() -> None:
         with engine.connect() as conn:
@@ -147,8 +149,9 @@ EXPORT_CHILD = r"""
 import json, resource, sys, time
 from sqlalchemy import select
 from server.app import create_app
-from server.domain import accounts, exports, stats
-from server.models import User
+from server.domain.accounts import users as accounts
+from server.domain.accounts.models import User
+from server.domain.statistics import compiler, export_sheet, exports, stats
 mode, path = sys.argv[1], sys.argv[2]
 app = create_app()
 rt = app.extensions["union"]
@@ -160,22 +163,22 @@ with rt.db.unit_of_work() as s:
     req = exports.parse_request(rd, {})
     if mode == "export":
         t0 = time.perf_counter()
-        n = exports.write(s, rd, req, path)
+        n = export_sheet.write(s, rd, req, path)
         elapsed = time.perf_counter() - t0
     else:
         # The same rows, converted exactly as the export converts them, held in memory; only the
         # openpyxl write_only loop (append + save) is timed.
         from openpyxl import Workbook
         from openpyxl.cell import Cell
-        from server.domain import query as ql
-        from server.models import Member
-        ctx = ql.context()
+        from server.domain.members.models import Member
+        from server.domain.statistics import query as ql
+        ctx = compiler.context()
         names = stats.sub_union_names(s)
         dummy = Workbook(write_only=True).create_sheet("x")
-        codes, cols = exports._columns(dummy, rd, req, names)
+        codes, cols = export_sheet._columns(dummy, rd, req, names)
         pos = {c: 2 + i for i, c in enumerate(codes)}
-        stmt = select(Member.id, Member.sub_union_id, *[ql.value_expr(ql.FIELDS[c], ctx) for c in codes]).where(
-            *ql.where(rd.scope, req.node, ctx)).order_by(Member.sub_union_id, Member.id)
+        stmt = select(Member.id, Member.sub_union_id, *[compiler.value_expr(ql.FIELDS[c], ctx) for c in codes]).where(
+            *compiler.where(rd.scope, req.node, ctx)).order_by(Member.sub_union_id, Member.id)
         rows = []
         for r in s.execute(stmt.execution_options(yield_per=2000)):
             row = []
@@ -292,7 +295,7 @@ def main() -> None:
         print(f"{label:46} {total:7d} {a50:7.2f}ms {a95:7.2f}ms {d50:7.2f}ms {d95:7.2f}ms {ratio:6.2f}")
     if exp:
         e, b = exp["export"], exp["bare"]
-        print(f"export {e['rows']} rows × 44 fields (exports.write, DB → xlsx): best {e['elapsed']:.1f} s of {e['times']}, "
+        print(f"export {e['rows']} rows × 44 fields (export_sheet.write, DB → xlsx): best {e['elapsed']:.1f} s of {e['times']}, "
               f"peak RSS {e['rss_mb']:.0f} MB (process start {e['rss0_mb']:.0f} MB), file {e['size_mb']:.1f} MB")
         print(f"bare openpyxl write_only loop, same {b['rows']} rows from memory: best {b['elapsed']:.1f} s of {b['times']} "
               f"(its peak RSS {b['rss_mb']:.0f} MB holds all rows); ratio {e['elapsed'] / b['elapsed']:.2f}")

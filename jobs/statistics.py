@@ -20,7 +20,7 @@ from server.core.errors import DomainError
 from server.core.timeutil import utcnow
 from server.domain.accounts import users as accounts
 from server.domain.accounts.models import User
-from server.domain.statistics import exports, stats
+from server.domain.statistics import export_sheet, exports, stats
 from server.domain.statistics.models import StatsExport
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def run_export(export_id: int, exports_dir: str, retention_days: int = 7) -> dic
             rd = stats.reader(identity, "members.export")
             req = exports.parse_request(rd, data)
             with open(partial, "wb") as fh:
-                rows = exports.write(session, rd, req, fh, progress=lambda n: _progress(export_id, n))
+                rows = export_sheet.write(session, rd, req, fh, progress=lambda n: _progress(export_id, n))
         os.replace(partial, final)
     except DomainError as exc:  # no longer permitted, or the filter no longer valid: final
         _finish(export_id, status="failed", error=exc.message[:500], finished_at=utcnow())

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from server.core.timeutil import local_today
 from server.domain.members.models import Member
+from server.domain.statistics import compiler
 from server.domain.statistics import query as ql
 
 ONLY_OURS = {"field": "staff_no", "op": "contains", "value": "T9"}
@@ -17,7 +18,7 @@ ALL5 = {"张一", "李二", "王三", "赵四", "孙五"}
 
 
 def _yb(years: int) -> date:
-    return ql.context().years_before(years)
+    return compiler.context().years_before(years)
 
 
 def _child(n: int) -> list[dict]:

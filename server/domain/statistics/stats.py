@@ -25,6 +25,7 @@ from server.domain.members import registry
 from server.domain.members.models import Member
 from server.domain.members.registry import MemberQuery, mask_value
 from server.domain.org.models import SubUnion
+from server.domain.statistics import compiler
 from server.domain.statistics import query as ql
 from server.domain.statistics.models import StatsPreset
 
@@ -71,7 +72,7 @@ def sub_union_names(session: Session) -> dict[int, str]:
 
 
 def query_statements(scope: Scope, node: ql.Node, codes: list[str], order: list[tuple[ql.QueryField, bool]],
-                     page: int, page_size: int, ctx: ql.Context) -> tuple[Select, Select, dict[str, Any]]:
+                     page: int, page_size: int, ctx: compiler.Context) -> tuple[Select, Select, dict[str, Any]]:
     """(count, page, parameters) — the two statements of a query; the page carries the
     sub-union's name.
 
@@ -89,12 +90,12 @@ def query_statements(scope: Scope, node: ql.Node, codes: list[str], order: list[
 
 @lru_cache(maxsize=256)
 def _query_template(scope: tuple[str, ...], node: ql.Node, codes: tuple[str, ...],
-                    order: tuple[tuple[ql.QueryField, bool], ...], ctx: ql.Context) -> tuple[Select, Select]:
-    conds = [*registry.template_conditions(scope), *ql.filter_conditions(node, ctx)]
+                    order: tuple[tuple[ql.QueryField, bool], ...], ctx: compiler.Context) -> tuple[Select, Select]:
+    conds = [*registry.template_conditions(scope), *compiler.filter_conditions(node, ctx)]
     count_stmt = select(func.count(Member.id)).where(*conds)
     cols = [Member.id, Member.sub_union_id, SubUnion.name.label("sub_union_name")]
-    cols += [ql.value_expr(ql.FIELDS[c], ctx).label(f"f_{c}") for c in codes]
-    order_by = [(ql.value_expr(f, ctx).desc() if desc else ql.value_expr(f, ctx).asc()) for f, desc in order]
+    cols += [compiler.value_expr(ql.FIELDS[c], ctx).label(f"f_{c}") for c in codes]
+    order_by = [(compiler.value_expr(f, ctx).desc() if desc else compiler.value_expr(f, ctx).asc()) for f, desc in order]
     page_stmt = (select(*cols).outerjoin(SubUnion, SubUnion.id == Member.sub_union_id).where(*conds)
                  .order_by(*order_by, Member.id.asc()))
     return count_stmt, registry.paged(page_stmt)
@@ -108,7 +109,7 @@ def run_query(session: Session, identity: Identity | None, raw_filter: Any, fiel
     codes = ql.check_fields(DEFAULT_FIELDS if fields is None else fields)
     order = ql.check_sort(sort, allow_sensitive=rd.allow_sensitive)
     count_stmt, page_stmt, params = query_statements(rd.scope, node, codes, order, page, page_size,
-                                                     ql.context(today))
+                                                     compiler.context(today))
     total = plain_rows(session, count_stmt, params).scalar() or 0
     rows = []
     for r in plain_rows(session, page_stmt, params).all() if total else ():
@@ -158,11 +159,11 @@ def summarize(session: Session, identity: Identity | None, raw_filter: Any, grou
     rd = rd or reader(identity)
     node = ql.parse(raw_filter, allow_sensitive=rd.allow_sensitive)
     codes = ql.check_group_by(group_by, allow_sensitive=rd.allow_sensitive)
-    return _summary(session, rd, node, codes, ql.context(today))
+    return _summary(session, rd, node, codes, compiler.context(today))
 
 
 def summary_statement(scope: Scope, node: ql.Node, codes: list[str],
-                      ctx: ql.Context) -> tuple[Select, int | None, dict[str, Any]]:
+                      ctx: compiler.Context) -> tuple[Select, int | None, dict[str, Any]]:
     """The one statement of a summary — a row per group: its keys, then, when one dimension is
     the sub-union, that sub-union's sort order and name, and last the count — the index of
     the sub-union dimension (None without one), and the statement's parameters. Built once
@@ -174,10 +175,10 @@ def summary_statement(scope: Scope, node: ql.Node, codes: list[str],
 
 @lru_cache(maxsize=256)
 def _summary_template(scope: tuple[str, ...], node: ql.Node, codes: tuple[str, ...],
-                      ctx: ql.Context) -> tuple[Select, int | None]:
+                      ctx: compiler.Context) -> tuple[Select, int | None]:
     dims = [ql.FIELDS[c] for c in codes]
-    inner = select(*[ql.value_expr(f, ctx).label(f"d{i}") for i, f in enumerate(dims)]).where(
-        *registry.template_conditions(scope), *ql.filter_conditions(node, ctx)).subquery()
+    inner = select(*[compiler.value_expr(f, ctx).label(f"d{i}") for i, f in enumerate(dims)]).where(
+        *registry.template_conditions(scope), *compiler.filter_conditions(node, ctx)).subquery()
     keys = [inner.c[f"d{i}"] for i in range(len(dims))]
     # The sub-union dimension (the one REF field) brings each group's sub-union name and place
     # along, joined to the grouped rows rather than looked up by a second query: a sub-union
@@ -192,7 +193,7 @@ def _summary_template(scope: tuple[str, ...], node: ql.Node, codes: tuple[str, .
     return stmt, ref
 
 
-def _summary(session: Session, rd: Reader, node: ql.Node, codes: list[str], ctx: ql.Context) -> dict[str, Any]:
+def _summary(session: Session, rd: Reader, node: ql.Node, codes: list[str], ctx: compiler.Context) -> dict[str, Any]:
     dims = [ql.FIELDS[c] for c in codes]
     stmt, ref, params = summary_statement(rd.scope, node, codes, ctx)
     counts: dict[tuple[Any, ...], int] = {}
@@ -237,7 +238,7 @@ def _summary(session: Session, rd: Reader, node: ql.Node, codes: list[str], ctx:
 
 def builtin_presets(today: date | None = None) -> list[dict[str, Any]]:
     """The common questions, ready out of the box (filters relative to today where needed)."""
-    today = today or ql.context().today
+    today = today or compiler.context().today
     rows_fields = ["name", "gender", "age", "sub_union", "department", "post_category", "title_level"]
     return [
         {"id": "members_by_sub_union", "name": "各分工会会员人数", "description": "会籍正常或保留会籍的会员，按分工会统计",
