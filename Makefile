@@ -27,7 +27,7 @@ run: $(STAMP)
 
 ## The whole suite: lint, the embedded default, then MariaDB + Redis when they answer
 test: $(STAMP)
-	$(BIN)/ruff check .
+	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-embedded
 	@rm -f .test-mariadb-passed
 	@if UNION_TEST_DATABASE_URL='$(TEST_DATABASE_URL)' UNION_TEST_REDIS_URL='$(TEST_REDIS_URL)' $(BIN)/python tests/services.py; then \
@@ -42,8 +42,10 @@ test-embedded: $(STAMP) $(OIDC_PEER)/node_modules/.installed
 test-mariadb: $(STAMP) $(OIDC_PEER)/node_modules/.installed
 	UNION_TEST_DATABASE_URL='$(TEST_DATABASE_URL)' UNION_TEST_REDIS_URL='$(TEST_REDIS_URL)' $(BIN)/python -m pytest
 
+## Style, and the layering of DESIGN.md "Layout" (import-linter contracts in pyproject.toml)
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 ## Regenerate the generated files that tests keep in sync
 openapi: $(STAMP)

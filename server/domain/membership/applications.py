@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 
 from server.core import audit
 from server.core import outbox as events
-from server.core import sequences as numbering
 from server.core.access import Identity, require
 from server.core.errors import Conflict, Forbidden, Invalid
 from server.core.timeutil import local_today, utcnow
@@ -30,6 +29,7 @@ from server.domain.members import catalogue as cat
 from server.domain.members import registry, writes
 from server.domain.members.models import Member
 from server.domain.members.validation import clean, labelled
+from server.domain.membership import member_numbers
 from server.domain.membership.models import Application
 from server.domain.membership.steps import act_on, allowed, clean_reason, record_event, transition
 from server.domain.org.models import SubUnion
@@ -301,7 +301,7 @@ def approve(session: Session, identity: Identity | None, app_id: int) -> Applica
         old_sub = member.sub_union_id
         changes = {**cleaned, **union_values}
         if not member.member_no:
-            changes["member_no"] = numbering.next_member_no(session, today.year)
+            changes["member_no"] = member_numbers.next_member_no(session, today.year)
         writes.apply_values(member, changes)
         session.flush()  # version-checked UPDATE
         changed = {k: v for k, v in changes.items() if before.get(k) != v}
@@ -310,7 +310,7 @@ def approve(session: Session, identity: Identity | None, app_id: int) -> Applica
                      new=_jsonable(changed))
         kind, from_sub = "重新入会", old_sub
     else:
-        values = {**cleaned, **union_values, "member_no": numbering.next_member_no(session, today.year)}
+        values = {**cleaned, **union_values, "member_no": member_numbers.next_member_no(session, today.year)}
         member = Member()
         writes.apply_values(member, values)
         session.add(member)
