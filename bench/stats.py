@@ -29,7 +29,7 @@ from server.domain.statistics import compiler
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.members import free_port, paired, pctl, request, start_server  # noqa: E402
+from bench.members import ensure_data, free_port, paired, pctl, request, start_server  # noqa: E402
 
 DEFAULT_DB = "mysql+pymysql://root@127.0.0.1:3306/union_bench_stats"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/11"
@@ -40,42 +40,6 @@ THREE_CONDITIONS = {"all": [
     {"field": "title_level", "op": "in", "value": ["正高", "副高", "中级"]},
 ]}
 GROUP_BY = ["sub_union", "age_band"]
-
-
-def ensure_data(app, members: int) -> dict:  # noqa: ANN001
-    from sqlalchemy import func, select
-
-    from server.devdata import generator
-    from server.devdata.seed import seed_sub_unions
-    from server.domain.accounts import users as accounts
-    from server.domain.accounts.models import User
-    from server.domain.members.models import Member
-    from server.domain.org.models import SubUnion
-
-    rt = app.extensions["union"]
-    rt.db.create_all()
-    with rt.db.unit_of_work() as s:
-        subs = seed_sub_unions(s)
-        target = subs["计算机学院分工会"]
-        for username, role, sub in (("bench_staff", "school_operator", None),
-                                    ("bench_sub", "subunion_operator", target.id)):
-            if s.scalar(select(User).where(User.username == username)) is None:
-                accounts.create_user(s, None, username=username, display_name=username, password="bench123x",
-                                     roles=[{"role": role, "sub_union_id": sub}], hash_method="pbkdf2:sha256:1000")
-    with rt.db.unit_of_work() as s:
-        have = s.scalar(select(func.count()).select_from(Member))
-        sub_ids = [i for i, in s.execute(select(SubUnion.id).where(SubUnion.is_retirees.is_(False)))]
-        retirees = s.scalar(select(SubUnion.id).where(SubUnion.is_retirees.is_(True)))
-    if have < members:
-        t0 = time.perf_counter()
-        generator.insert_members(rt.db.engine, members - have, sub_ids, retirees)
-        print(f"# generated {members - have} members in {time.perf_counter() - t0:.1f} s")
-    rt.db.analyze("members")
-    with rt.db.unit_of_work() as s:
-        tokens = {u: accounts.issue_token(s, s.scalar(select(User).where(User.username == u)), 4).token
-                  for u in ("bench_staff", "bench_sub")}
-        total = s.scalar(select(func.count()).select_from(Member))
-    return {"tokens": tokens, "target": target.id, "total": total}
 
 
 def post(port: int, token: str, path: str, body: dict, expect: int = 200) -> tuple[int, bytes]:

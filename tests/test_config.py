@@ -25,7 +25,7 @@ def clean_env(monkeypatch):
     are restored after a test that built an app of its own."""
     for key in [k for k in os.environ if k.startswith("UNION_") and not k.startswith("UNION_TEST_")]:
         monkeypatch.delenv(key)
-    saved = (db_mod._current, queue_mod._current)
+    saved = (db_mod._slot.peek(), queue_mod._slot.peek())
     yield monkeypatch
     db_mod.set_current(saved[0])
     queue_mod.set_current(saved[1])

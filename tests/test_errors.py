@@ -27,7 +27,7 @@ def make_app(tmp_path, monkeypatch):
     test app must not have. The process-wide current database and queue are restored after."""
     for key in [k for k in os.environ if k.startswith("UNION_") and not k.startswith("UNION_TEST_")]:
         monkeypatch.delenv(key)
-    saved = (db_mod._current, queue_mod._current)
+    saved = (db_mod._slot.peek(), queue_mod._slot.peek())
     made = []
 
     def make(**overrides):  # noqa: ANN003, ANN202

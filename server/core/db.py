@@ -16,6 +16,8 @@ from sqlalchemy import Executable, MetaData, Result, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 
+from server.core.process import Slot
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -195,16 +197,7 @@ def _drop_after_commit(session: Session) -> None:
     session.info.pop("after_commit", None)
 
 
-_current: Database | None = None
-
-
-def set_current(database: Database) -> None:
-    """Jobs and CLI commands find the process's database here (one per process)."""
-    global _current
-    _current = database
-
-
-def current() -> Database:
-    if _current is None:
-        raise RuntimeError("database not configured: call server.app.create_app() first")
-    return _current
+# Jobs and CLI commands find the process's database here (one per process).
+_slot: Slot[Database] = Slot("database")
+set_current = _slot.set
+current = _slot.get

@@ -17,6 +17,7 @@ from rq.serializers import JSONSerializer
 from sqlalchemy.orm import Session
 
 from server.core.db import after_commit
+from server.core.process import Slot
 
 
 class JobQueue:
@@ -48,15 +49,7 @@ class JobQueue:
             return None
 
 
-_current: JobQueue | None = None
-
-
-def set_current(queue: JobQueue) -> None:
-    global _current
-    _current = queue
-
-
-def current() -> JobQueue:
-    if _current is None:
-        raise RuntimeError("job queue not configured: call server.app.create_app() first")
-    return _current
+# Jobs and CLI commands find the process's job queue here (one per process).
+_slot: Slot[JobQueue] = Slot("job queue")
+set_current = _slot.set
+current = _slot.get

@@ -24,7 +24,7 @@ def free_port() -> int:
 def make_app(app_config: dict[str, Any], **overrides: Any):  # noqa: ANN201
     """An app on the test database with more settings; the process-wide database and queue
     stay those of the suite's app."""
-    saved = (db_mod._current, queue_mod._current)
+    saved = (db_mod._slot.peek(), queue_mod._slot.peek())
     try:
         return create_app({**app_config, **overrides})
     finally:
