@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from server.core.models import AuditLog
 from server.domain.accounts.models import ApiToken, RoleBinding, User
 from server.domain.members.models import Member
-from tests.api_asserts import assert_error, reread
+from tests.support.api_asserts import assert_error, reread
 
 USERS = "/api/v1/users"
 LOGIN = "/api/v1/auth/login"

@@ -16,7 +16,7 @@ from server.config import ConfigError
 from server.core import db as db_mod
 from server.core import queue as queue_mod
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from server.devdata.seed import DEMO_ACCOUNTS, DEMO_MEMBERS, DEMO_PASSWORD, DEMO
 from server.domain.accounts.models import RoleBinding, User
 from server.domain.members.models import Member
 from server.domain.org.models import SubUnion
-from tests.api_asserts import reread
-from tests.conftest import FAST_HASH
+from tests.support.api_asserts import reread
+from tests.support.world import FAST_HASH
 
 EXPECTED = {
     "admin": ("super_admin", "school", None),

@@ -15,8 +15,8 @@ from server.core import queue as queue_mod
 from server.core.models import AuditLog
 from server.domain.org.models import SubUnion
 from server.routes.context import db_session
-from tests.api_asserts import assert_error
-from tests.conftest import FAST_HASH, requires_mariadb
+from tests.support.api_asserts import assert_error
+from tests.support.world import FAST_HASH, requires_mariadb
 
 HTML = {"Accept": "text/html,application/xhtml+xml"}
 
@@ -182,6 +182,7 @@ def test_id_beyond_any_integer_column_in_a_list_filter_is_422(world, clients, pa
     assert_error(clients["staff"].get(path), 422, "validation_error", fields=(path.split("?")[1].split("=")[0],))
 
 
+@pytest.mark.committing  # parallel connections must see committed rows
 @requires_mariadb
 def test_pool_rolls_back_only_a_transaction_left_open(db, rt, monkeypatch):  # noqa: ANN001
     """A connection back in the pool after a COMMIT gets no ROLLBACK (a wasted round trip on

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from server.cli import MINIPROGRAM_SPEC, build_openapi, main
 from server.schema import mysql_ddl
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_schema_sql_matches_models():

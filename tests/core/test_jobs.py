@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from server.core.timeutil import utcnow
 from server.domain.accounts import users as accounts
 from server.domain.accounts.models import ApiToken, User
-from tests.conftest import wait_for
+from tests.support.world import wait_for
 
 PURGE = "jobs.maintenance.purge_expired_tokens"
 

@@ -21,9 +21,9 @@ from sqlalchemy.engine import make_url
 from server import migrate
 from server.cli import main
 from server.core.db import make_engine
-from tests.conftest import BACKEND, DB_URL
+from tests.support.world import BACKEND, DB_URL
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 on_mariadb = pytest.mark.skipif(
     BACKEND != "mariadb",

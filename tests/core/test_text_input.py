@@ -11,7 +11,7 @@ from openpyxl import Workbook
 
 from server.core import text as text_rule
 from server.domain.members.validation import clean
-from tests.api_asserts import assert_error
+from tests.support.api_asserts import assert_error
 
 # Each class the rule refuses, with what the message says of it.
 BAD = [

@@ -12,8 +12,8 @@ from sqlalchemy import delete, func, select
 from server.core.models import AuditLog
 from server.core.timeutil import utcnow
 from server.domain.accounts.models import ApiToken, RoleBinding, User
-from tests.api_asserts import assert_error, reread
-from tests.conftest import FAST_HASH
+from tests.support.api_asserts import assert_error, reread
+from tests.support.world import FAST_HASH
 
 LOGIN = "/api/v1/auth/login"
 LOGOUT = "/api/v1/auth/logout"
@@ -151,7 +151,7 @@ def test_role_changes_apply_to_the_next_request_with_the_same_token(db, world, c
     assert clients["sub_staff"].get(ME).get_json()["roles"] == []
 
 
-# ---- rate limiting: see tests/test_login_throttle.py ------------------------------------------
+# ---- rate limiting: see tests/identity/test_login_throttle.py ------------------------------------------
 
 
 def test_rejected_input_does_not_count_as_a_failure(world, anon):

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.api_asserts import assert_error
-from tests.test_auth import PASSWORD, audit_rows, login, token_count
+from tests.identity.test_auth import PASSWORD, audit_rows, login, token_count
+from tests.support.api_asserts import assert_error
 
 # 2026-03-02 14:20:00 Beijing time: the throttle decides on its clock only, so tests move it.
 T0 = datetime(2026, 3, 2, 6, 20, tzinfo=UTC).timestamp()
@@ -121,7 +121,7 @@ def test_guesses_an_hour_are_exactly_the_figure_in_the_readme(app, world, anon, 
     """The README promises a figure of wrong passwords an hour per account; an attacker spreading
     them over networks gets exactly that many in any 60 minutes (a sliding hour, not a window
     that resets), and a success at home does not give the attacker a fresh budget."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     figure = int(re.search(r"每个账号：所有网络合计每小时最多 (\d+) 次密码错误", readme).group(1))
     assert figure == app.config["LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR"]
 

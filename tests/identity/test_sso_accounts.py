@@ -16,7 +16,7 @@ from server.domain.accounts.models import User
 from server.domain.identity.models import ExternalIdentity
 from server.domain.identity.sso import AccountClaimed, ExternalProfile, sso_login
 from server.domain.members.models import Member
-from tests.conftest import FAST_HASH
+from tests.support.world import FAST_HASH
 
 
 def _profile(subject: str, staff_no: str | None, provider: str = "oidc") -> ExternalProfile:

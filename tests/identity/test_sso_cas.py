@@ -28,7 +28,7 @@ from server.sso.cas import CasClient, CasError, parse_logout_request
 from server.sso.redirects import safe_next
 from tests.peers.apps import free_port, make_app, serve
 
-PEER = Path(__file__).resolve().parent / "peers" / "cas" / "run.py"
+PEER = Path(__file__).resolve().parents[1] / "peers" / "cas" / "run.py"
 CAS_USER, CAS_PASSWORD = "20190001", "cas-pass-1"
 CAS_ATTRIBUTES = {"xm": "李文博", "dw": "计算机学院", "rylb": "专任教师", "mail": "liwb@example.edu.cn"}
 ATTRIBUTE_MAP = {"name": "xm", "department": "dw", "category": "rylb", "email": "mail"}

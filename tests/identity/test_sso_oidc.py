@@ -27,7 +27,7 @@ from server.domain.identity.models import ExternalIdentity
 from server.domain.members.models import Member
 from tests.peers.apps import free_port, make_app, serve
 
-PEER_DIR = Path(__file__).resolve().parent / "peers" / "oidc"
+PEER_DIR = Path(__file__).resolve().parents[1] / "peers" / "oidc"
 SUBJECT = "20190002"
 CLAIMS = {"name": "王晓燕", "department": "外国语学院", "email": "wangxy@example.edu.cn"}
 SECRET = "oidc-test-secret-0123456789"

@@ -18,11 +18,11 @@ from server.core.models import AuditLog
 from server.domain.accounts.models import ApiToken
 from server.domain.identity.models import WechatAccount
 from server.wechat import MiniProgram, WechatError
-from tests.conftest import BACKEND, OTHER_ID, OWN_ID, REDIS_URL, requires_mariadb
 from tests.peers.apps import make_app
 from tests.peers.wechat import WechatPeer
+from tests.support.world import BACKEND, OTHER_ID, OWN_ID, REDIS_URL, requires_mariadb
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -267,6 +267,7 @@ def test_token_retry_is_bounded(peer, rt, db):  # noqa: ANN001
     assert len(peer.send_tokens) == 3 and peer.token_fetches == 3  # 1 + MAX_TOKEN_RETRIES
 
 
+@pytest.mark.committing  # parallel connections must see committed rows
 def test_threads_refreshing_at_once_fetch_once(peer, rt, db):  # noqa: ANN001
     peer.token_delay = 0.5
     tokens: list[str] = []
@@ -279,6 +280,7 @@ def test_threads_refreshing_at_once_fetch_once(peer, rt, db):  # noqa: ANN001
     assert tokens == ["TOKEN-1"] * 4 and peer.token_fetches == 1
 
 
+@pytest.mark.committing  # parallel connections must see committed rows
 @requires_mariadb
 def test_two_processes_refreshing_at_once_fetch_once(peer, rt, db):  # noqa: ANN001
     """Real processes on a real Redis: the lock, not a shared Python object, keeps it to one fetch."""

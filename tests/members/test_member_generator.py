@@ -21,7 +21,7 @@ from server.domain.members import pinyin, validation
 from server.domain.members.models import Member
 from server.domain.org import sub_unions
 from server.domain.org.models import SubUnion
-from tests.conftest import FAST_HASH
+from tests.support.world import FAST_HASH
 
 ALL = frozenset(f.code for f in cat.CATALOGUE)
 RETIREES = 9
@@ -157,6 +157,7 @@ def _values_of(member: Member) -> dict:
     return {f.code: getattr(member, f.attr) for f in cat.CATALOGUE}
 
 
+@pytest.mark.committing  # its second run writes through the engine, on a connection of its own
 def test_insert_members_inserts_the_count_and_rows_read_back(db, rt):
     ids, retirees = _sub_unions(db)
     assert insert_members(db, 300, ids, retirees, batch_size=128) == 300

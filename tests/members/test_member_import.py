@@ -23,8 +23,8 @@ from server.domain.accounts.models import User
 from server.domain.members import catalogue as cat
 from server.domain.members import excel, importer, imports, registry
 from server.domain.members.models import Member, MemberImport
-from tests.api_asserts import assert_error, reread
-from tests.conftest import BACKEND, OTHER_ID, OWN_ID, wait_for
+from tests.support.api_asserts import assert_error, reread
+from tests.support.world import BACKEND, OTHER_ID, OWN_ID, wait_for
 
 TEMPLATE = "/api/v1/members/import-template.xlsx"
 IMPORT = "/api/v1/members/import"

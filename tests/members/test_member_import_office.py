@@ -19,9 +19,7 @@ from openpyxl import Workbook, load_workbook
 
 from server.domain.members import catalogue as cat
 from server.domain.members import excel, normalise, sheet_dates, xlsx
-from tests.api_asserts import assert_error
-from tests.conftest import OWN_ID
-from tests.test_member_import import (
+from tests.members.test_member_import import (
     OWN_NAME,
     as_saved_by_excel,
     audit_rows,
@@ -33,6 +31,8 @@ from tests.test_member_import import (
     members,
     upload,
 )
+from tests.support.api_asserts import assert_error
+from tests.support.world import OWN_ID
 
 
 def wide(text: str) -> str:

@@ -10,7 +10,7 @@ from stdnum.cn import ric
 
 from server.core.models import AuditLog
 from server.domain.members.models import Member
-from tests.conftest import OWN_ID
+from tests.support.world import OWN_ID
 
 
 def valid_id(birth: str, male: bool, seq: str = "12") -> str:
@@ -250,6 +250,7 @@ def test_resending_unchanged_values_is_not_an_edit(clients, world, db):  # noqa:
     assert db.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "member.update")) == 0
 
 
+@pytest.mark.committing  # parallel connections must see committed rows
 def test_concurrent_patches_with_same_version_one_wins(app, world):  # noqa: ANN001
     """Two editors saved the same version at once: exactly one succeeds, the other gets 409."""
     results: list[int] = []
@@ -273,7 +274,7 @@ def test_concurrent_patches_with_same_version_one_wins(app, world):  # noqa: ANN
 def test_an_id_number_in_full_width_digits_is_refused_by_the_api(clients, world):  # noqa: ANN001
     """stdnum folds full-width digits itself; stored as typed, the number would escape the unique key.
     (The Excel import folds full-width characters first and reports it.)"""
-    from tests.api_asserts import assert_error
+    from tests.support.api_asserts import assert_error
 
     r = clients["sub_staff"].patch(f"/api/v1/members/{world.member_id}",
                                    json={"id_number": "１３０３０２１９８５０３０７１２３６", "version": 1})
@@ -285,7 +286,7 @@ def test_a_masked_answer_is_one_the_document_promises(app, db, clients, world): 
     """A choice field that is sensitive comes back as *** to those who may not see it: the
     OpenAPI document must not promise its list of values there (found by bench/fuzz.py)."""
     from server.domain.members.models import Member
-    from tests.api_asserts import assert_documented
+    from tests.support.api_asserts import assert_documented
 
     db.get(Member, world.member_id).hardship_level = "深度困难"
     db.commit()

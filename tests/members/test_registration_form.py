@@ -16,8 +16,8 @@ from server.domain.members import catalogue as cat
 from server.domain.members import form_pdf
 from server.domain.members.models import Member
 from server.routes.members import forms as member_forms
-from tests.api_asserts import assert_error, reread
-from tests.conftest import OTHER_ID, OWN_ID
+from tests.support.api_asserts import assert_error, reread
+from tests.support.world import OTHER_ID, OWN_ID
 
 FORM = "/api/v1/members/{}/registration-form.pdf"
 BATCH = "/api/v1/members/registration-forms.pdf"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import threading
 
+import pytest
 from sqlalchemy import func, select
 from stdnum.cn import ric
 
@@ -15,8 +16,9 @@ from server.domain.accounts import users as accounts
 from server.domain.accounts.models import User
 from server.domain.members.models import Member
 from server.domain.membership.models import Application, MembershipEvent
-from tests.api_asserts import assert_error, reread
-from tests.conftest import FAST_HASH, OWN_ID, ApiClient, requires_mariadb, wait_for
+from tests.support.api_asserts import assert_error, reread
+from tests.support.clients import ApiClient
+from tests.support.world import FAST_HASH, OWN_ID, requires_mariadb, wait_for
 
 
 def valid_id(birth: str, male: bool, seq: str = "12") -> str:
@@ -264,7 +266,7 @@ def test_former_member_rejoins_with_the_same_record(app, db, world, clients):  #
     old = db.get(Member, world.other_member_id)
     old.membership_status, old.member_no = "退会", "201800007"
     db.commit()
-    from tests.conftest import OTHER_ID
+    from tests.support.world import OTHER_ID
 
     client, user_id = new_applicant(app, db)
     r = client.post("/api/v1/applications", json={**form(world.own_sub, name="赵敏", id_number=OTHER_ID,
@@ -288,6 +290,7 @@ def test_former_member_rejoins_with_the_same_record(app, db, world, clients):  #
 # ---- concurrency ----------------------------------------------------------------------------
 
 
+@pytest.mark.committing  # parallel connections must see committed rows
 @requires_mariadb
 def test_two_reviewers_approving_at_once_create_one_member(app, db, world, clients):  # noqa: ANN001
     _, app_id = submitted(app, db, world)
@@ -313,6 +316,7 @@ def test_two_reviewers_approving_at_once_create_one_member(app, db, world, clien
     assert db.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "member.join")) == 1
 
 
+@pytest.mark.committing  # parallel connections must see committed rows
 @requires_mariadb
 def test_two_applications_filed_at_once_leave_one_open(app, db, world):  # noqa: ANN001
     client, _ = new_applicant(app, db)

@@ -9,9 +9,9 @@ from server.core.models import AuditLog, Outbox
 from server.domain.members.models import Member
 from server.domain.membership.models import StatusChange, Transfer
 from server.domain.org import sub_unions
-from tests.api_asserts import assert_error, reread
-from tests.conftest import wait_for
-from tests.test_applications import drain
+from tests.membership.test_applications import drain
+from tests.support.api_asserts import assert_error, reread
+from tests.support.world import wait_for
 
 
 def ask(clients, world, kind: str, who: str = "sub_staff", member_id: int | None = None, **extra):  # noqa: ANN001, ANN003, ANN201

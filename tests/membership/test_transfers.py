@@ -6,14 +6,15 @@ from __future__ import annotations
 import threading
 from datetime import date
 
+import pytest
 from sqlalchemy import func, select, text
 
 from server.core.models import AuditLog, Outbox
 from server.domain.members.models import Member
 from server.domain.membership.models import MembershipEvent, Transfer
-from tests.api_asserts import assert_error, reread
-from tests.conftest import requires_mariadb, wait_for
-from tests.test_applications import drain
+from tests.membership.test_applications import drain
+from tests.support.api_asserts import assert_error, reread
+from tests.support.world import requires_mariadb, wait_for
 
 
 def counts(clients, world) -> tuple[int, int]:  # noqa: ANN001
@@ -199,6 +200,7 @@ def _run_at_once(fns) -> None:  # noqa: ANN001
         t.join()
 
 
+@pytest.mark.committing  # parallel connections must see committed rows
 @requires_mariadb
 def test_two_transfers_filed_at_once_leave_one_open(app, db, world):  # noqa: ANN001
     results: list[int] = []
@@ -216,6 +218,7 @@ def test_two_transfers_filed_at_once_leave_one_open(app, db, world):  # noqa: AN
     assert open_ == 1 and db.scalar(select(func.count()).select_from(Transfer)) == 1
 
 
+@pytest.mark.committing  # parallel connections must see committed rows
 @requires_mariadb
 def test_fifty_parallel_acceptances_keep_head_counts_true(app, rt, db, world, clients):  # noqa: ANN001
     """30 members go from ours to theirs and 20 the other way, all accepted at once; someone

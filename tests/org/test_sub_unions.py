@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from server.core.models import AuditLog
 from server.domain.members.models import Member
 from server.domain.org.models import SubUnion
-from tests.api_asserts import assert_error, reread
-from tests.conftest import ROLE_ACCOUNTS
+from tests.support.api_asserts import assert_error, reread
+from tests.support.world import ROLE_ACCOUNTS
 
 SUBS = "/api/v1/sub-unions"
 COUNT_KEYS = {"member_count", "reserved_count", "total_count"}
@@ -242,6 +242,7 @@ def test_delete_empty_sub_union_is_204_and_audited(db, world, clients):
 # ---- concurrency ------------------------------------------------------------------------------
 
 
+@pytest.mark.committing  # parallel connections must see committed rows
 @pytest.mark.parametrize("warm_token", [False, True], ids=["fresh-token", "warm-token"])
 def test_concurrent_creates_of_one_name_leave_exactly_one(app, db, world, warm_token):
     """Five people press 新建 at once with the same name: one wins, the others get a clean 409

@@ -19,7 +19,7 @@ from server.domain.members import catalogue as cat
 from server.domain.members.models import Member
 from server.domain.statistics import exports
 from server.domain.statistics.models import StatsExport
-from tests.conftest import BACKEND, wait_for
+from tests.support.world import BACKEND, wait_for
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

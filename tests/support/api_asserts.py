@@ -43,7 +43,7 @@ _document: Any = None
 def assert_documented(app: Any, method: str, path: str, resp: Any) -> None:
     """The answer is one the OpenAPI document promises for this operation: its status is listed
     and its body matches that status's schema (``Error`` for every error). The matrix calls it
-    for every route × role, with real objects; tests/test_openapi_conformance.py fuzzes the rest."""
+    for every route × role, with real objects; tests/core/test_openapi_conformance.py fuzzes the rest."""
     global _document
     import re
 
