@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
-# The OIDC peer of tests/test_sso_oidc.py (oidc-provider, pinned by its package-lock.json); without
+# The OIDC peer of tests/identity/test_sso_oidc.py (oidc-provider, pinned by its package-lock.json); without
 # node the OIDC tests skip with a reason.
 OIDC_PEER := tests/peers/oidc
 $(OIDC_PEER)/node_modules/.installed: $(OIDC_PEER)/package-lock.json

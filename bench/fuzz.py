@@ -15,7 +15,7 @@ accounts the other runs sign in with); operations that end their own session (si
 one's own tokens) run in the anonymous run too, where they answer 401.
 
 Prints, per run: test cases generated, failures by check; then the totals and the command. Not a
-test: tests/test_openapi_conformance.py is the bounded in-process version in `make test`.
+test: tests/core/test_openapi_conformance.py is the bounded in-process version in `make test`.
 """
 
 from __future__ import annotations

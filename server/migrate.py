@@ -42,7 +42,7 @@ def metadata() -> MetaData:
 
 # Shared by migrations/env.py (autogenerate) and check() below. Both comparisons are exact on
 # MariaDB 10.11 for these models (JSON is reflected back as JSON, Boolean as TINYINT(1)):
-# tests/test_migrations.py checks that a migrated database shows no difference.
+# tests/core/test_migrations.py checks that a migrated database shows no difference.
 COMPARE_OPTIONS: dict[str, Any] = {
     "compare_type": True,
     "compare_server_default": True,

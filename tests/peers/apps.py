@@ -24,9 +24,13 @@ def free_port() -> int:
 def make_app(app_config: dict[str, Any], **overrides: Any):  # noqa: ANN201
     """An app on the test database with more settings; the process-wide database and queue
     stay those of the suite's app."""
+    from tests.support.transaction import adopt
+
     saved = (db_mod._slot.peek(), queue_mod._slot.peek())
     try:
-        return create_app({**app_config, **overrides})
+        application = create_app({**app_config, **overrides})
+        adopt(application.extensions["union"].db)  # it must see what the test wrote
+        return application
     finally:
         db_mod.set_current(saved[0])
         queue_mod.set_current(saved[1])
