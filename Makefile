@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= $(or $(UNION_TEST_DATABASE_URL),mysql+pymysql://root@127.0.0.1:3306/union_test)
 TEST_REDIS_URL ?= $(or $(UNION_TEST_REDIS_URL),redis://127.0.0.1:6379/15)
 
-.PHONY: run test test-embedded test-mariadb lint openapi schema clean portal portal-api
+.PHONY: run test test-embedded test-mariadb lint openapi schema clean portal portal-api screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ portal-api: $(STAMP) portal/node_modules/.installed
 	mkdir -p build && $(BIN)/union openapi --full --out build/openapi-full.json
 	cd portal && npm run --silent gen:api -- ../build/openapi-full.json -o src/api/schema.d.ts
 
+## PNGs of the main pages with demo data, in screenshots/
+screenshots: $(STAMP) portal
+	$(BIN)/python bench/portal.py --screenshots screenshots
+
 ## Start the service on the embedded default with demo data: http://127.0.0.1:5000, /docs, /portal/
 run: $(STAMP) portal
 	$(BIN)/union serve --demo --port 5000
@@ -47,6 +51,7 @@ run: $(STAMP) portal
 ## The whole suite: lint, the embedded default, then MariaDB + Redis when they answer
 test: $(STAMP)
 	$(BIN)/ruff check .
+	@rm -f .test-browser-passed
 	$(MAKE) --no-print-directory test-embedded
 	@rm -f .test-mariadb-passed
 	@if UNION_TEST_DATABASE_URL='$(TEST_DATABASE_URL)' UNION_TEST_REDIS_URL='$(TEST_REDIS_URL)' $(BIN)/python tests/services.py; then \
