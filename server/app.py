@@ -12,7 +12,7 @@ from types import ModuleType
 from typing import Any
 
 import orjson
-from flask import Flask, Response, g, jsonify
+from flask import Flask, Response, g, jsonify, redirect
 from flask.json.provider import DefaultJSONProvider
 from sqlalchemy.exc import IntegrityError
 
@@ -158,9 +158,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.register(app)
     _unit_of_work_per_request(app, database)
 
+    from server import portal
+
+    portal.init_app(app)  # issue 14: the staff portal at /portal/
+
     @app.get("/")
     def index():
-        return jsonify(name="工会智慧平台", docs="/docs", openapi="/api/v1/openapi.json")
+        response = (redirect("/portal/", code=302) if portal.wants_page()
+                    else jsonify(name="工会智慧平台", docs="/docs", openapi="/api/v1/openapi.json"))
+        response.vary.add("Accept")
+        return response
 
     return app
 

@@ -1,7 +1,7 @@
 """Accounts, passwords, API tokens and sign-in.
 
 Tokens are random (256 bits) and only their SHA-256 is stored: a copy of the table lets no one
-sign in. Failed sign-ins are throttled in Redis by :mod:`server.domain.accounts.users.login_throttle`, whose
+sign in. Failed sign-ins are throttled in Redis by :mod:`server.domain.accounts.users.users.login_throttle`, whose
 limits fall on the failing username and network, never on the owner at their own network.
 """
 
@@ -92,6 +92,17 @@ def issue_token(session: Session, user: User, ttl_hours: int, *, kind: str = "lo
 
 def login(session: Session, throttle: LoginThrottle, username: str, password: str, *,
           address: str | None, ttl_hours: int, hash_method: str = "scrypt") -> tuple[User, IssuedToken]:
+    user = authenticate(session, throttle, username, password, address=address, hash_method=hash_method)
+    issued = issue_token(session, user, ttl_hours, address=address)
+    audit.record(session, identity_of(user, address=address), "auth.login", object_type="user",
+                 object_id=user.id, new={"token_id": issued.row.id})
+    return user, issued
+
+
+def authenticate(session: Session, throttle: LoginThrottle, username: str, password: str, *,
+                 address: str | None, hash_method: str = "scrypt") -> User:
+    """The password check of a local account behind the login throttle (the API login and the
+    portal's local sign-in both use it); failures and refusals are audited here."""
     # Usernames are stored in lower case: MariaDB compares case-insensitively, SQLite does
     # not, and one account must not sign in as "CHAIR" on one backend only.
     username = username.strip().lower()
@@ -119,10 +130,7 @@ def login(session: Session, throttle: LoginThrottle, username: str, password: st
         raise LoginFailed("用户名或密码错误")
     throttle.succeed(attempt)
     user.last_login_at = utcnow()
-    issued = issue_token(session, user, ttl_hours, address=address)
-    audit.record(session, identity_of(user, address=address), "auth.login", object_type="user",
-                 object_id=user.id, new={"token_id": issued.row.id})
-    return user, issued
+    return user
 
 
 def logout(session: Session, identity: Identity) -> None:

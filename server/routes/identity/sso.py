@@ -233,6 +233,46 @@ def _slug(text: str) -> str:
 # ---- the session itself -----------------------------------------------------------------------
 
 
+@blp.post("/local/login")
+def local_login():
+    """The portal's sign-in with a local account (bootstrap and small deployments): the password
+    check and throttle of ``POST /api/v1/auth/login``, then a portal session as an SSO login
+    starts one. JSON in → JSON out (the CSRF token); a form post is redirected to ``next``."""
+    from server.core.errors import Forbidden, Invalid
+
+    origin = request.headers.get("Origin")
+    if origin and origin.rstrip("/") != _base_url() and origin.rstrip("/") != request.host_url.rstrip("/"):
+        raise Forbidden("登录请求来自其他网站，已拒绝", code="cross_site_login")
+    as_json = request.is_json
+    data = (request.get_json(silent=True) if as_json else request.form) or {}
+    username, password = data.get("username"), data.get("password")
+    problems = {}
+    if not isinstance(username, str) or not 1 <= len(username.strip()) <= 64:
+        problems["username"] = "请输入用户名（最长 64 个字符）"
+    if not isinstance(password, str) or not 1 <= len(password) <= 128:
+        problems["password"] = "请输入密码（最长 128 个字符）"
+    if problems:
+        raise Invalid(problems, "请填写用户名和密码")
+    db = db_session()
+    user = accounts.authenticate(db, runtime().throttle, username, password, address=client_address(),
+                                 hash_method=config("PASSWORD_HASH_METHOD"))
+    started = sessions.start_portal_session(db, user, "local", ttl_hours=config("PORTAL_SESSION_HOURS"),
+                                              address=client_address())
+    from server.core import audit
+
+    audit.record(db, accounts.identity_of(user, address=client_address()), "auth.login", object_type="user",
+                 object_id=user.id, new={"portal_session_id": started.row.id, "source": "local"})
+    session.clear()
+    session[PORTAL_SESSION_KEY] = started.key
+    session.permanent = False
+    target = safe_next(data.get("next") if isinstance(data.get("next"), str) else None)
+    response = jsonify(ok=True, csrf_token=started.row.csrf_token, next=target) if as_json else redirect(target, 303)
+    response.set_cookie(CSRF_COOKIE, started.row.csrf_token, httponly=False, samesite="Lax",
+                        secure=current_app.config["SESSION_COOKIE_SECURE"],
+                        max_age=config("PORTAL_SESSION_HOURS") * 3600)
+    return response
+
+
 @blp.get("/providers")
 def providers():
     """Which sign-in buttons the portal shows; with no SSO configured, local login only."""
