@@ -8,7 +8,7 @@ from functools import wraps
 from typing import Any
 
 from flask import jsonify
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, missing, validate
 
 from server.core.timeutil import to_local
 from server.routes.common import MAX_ID
@@ -36,11 +36,16 @@ def through(path: str, field: type[fields.Field] = fields.String, **kwargs: Any)
 
 
 class Label(fields.String):
-    """The Chinese label of a code the model holds (``Label(STATUS_LABELS, attribute="status")``)."""
+    """The Chinese label of a code the model holds: ``status_label = Label(STATUS_LABELS, "status")``."""
 
-    def __init__(self, labels: Mapping[str, str], **kwargs: Any):
+    def __init__(self, labels: Mapping[str, str], source: str, **kwargs: Any):
         super().__init__(**kwargs)
-        self.labels = labels
+        self.labels, self.source = labels, source
+
+    def get_value(self, obj, attr, accessor=None, default=missing):  # noqa: ANN001, ANN201
+        # Read from ``source``, not ``attribute``: a second field with the attribute of another
+        # (``status``) is refused by marshmallow.
+        return super().get_value(obj, self.source, accessor, default)
 
     def _serialize(self, value, attr, obj, **kwargs):  # noqa: ANN001
         return None if value is None else self.labels[value]
