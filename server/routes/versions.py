@@ -6,8 +6,8 @@ domain refuses a stale one (409 ``stale_version``, naming both versions). Withou
 400 ``version_required``, a malformed ``If-Match`` 400 ``bad_if_match``.
 
 flask-smorest's ETag feature (``blp.etag``, ``check_etag``) hashes the answer and answers 428
-and 412; the clients of this API already speak in record versions and these statuses, so the
-routes keep them through this module instead.
+and 412; this API's clients send record versions and are told 400 or 409, so the versioned
+routes use this module instead.
 """
 
 from __future__ import annotations
