@@ -174,16 +174,20 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def _unit_of_work_per_request(app: Flask, database: db_mod.Database) -> None:
     """One transaction per request: committed when the answer is a success (or a failure that
-    must keep its audit row), rolled back otherwise."""
+    must keep its audit row), rolled back otherwise. An answer registered with
+    :func:`server.routes.context.answer_after_commit` replaces the view's once the commit (and
+    the work registered to follow it) is done."""
 
     @app.after_request
     def _commit(response):
         if not database.session.registry.has():
             return response
         session = database.session()
+        committed = False
         try:
             if response.status_code < 400 or g.get("keep_changes"):
                 session.commit()
+                committed = True
             else:
                 session.rollback()
         except IntegrityError:
@@ -194,7 +198,8 @@ def _unit_of_work_per_request(app: Flask, database: db_mod.Database) -> None:
             session.rollback()
             log.exception("commit failed")
             return errors.error_response(500, "internal_error", "服务器内部错误，请稍后再试")
-        return response
+        answer = g.pop("answer_after_commit", None)
+        return answer() if committed and answer is not None else response
 
     @app.teardown_appcontext
     def _remove(_exc):  # noqa: ANN001

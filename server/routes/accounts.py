@@ -10,7 +10,7 @@ from server.domain.accounts import users as accounts
 from server.routes.common import Blueprint
 from server.routes.context import config, db_session, require
 from server.routes.context import current_identity as identity
-from server.routes.schemas import LocalDateTime, PageArgs, id_field, page_of, page_schema
+from server.routes.schemas import LocalDateTime, PageArgs, id_field, paged
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1", description="账号与角色（超级管理员）")
 
@@ -77,14 +77,12 @@ class Roles(MethodView):
 
 @blp.route("/users")
 class Users(MethodView):
-    @blp.arguments(UserListArgs, location="query")
-    @blp.response(200, page_schema(UserOut, "UserPage"))
+    @paged(blp, UserListArgs, UserOut, "UserPage")
     def get(self, args):
         """账号列表"""
         require("accounts.manage")
-        total, users = accounts.list_users(db_session(), q=args["q"], role=args["role"],
-                                           page=args["page"], page_size=args["page_size"])
-        return page_of(total, users, args)
+        return accounts.list_users(db_session(), q=args["q"], role=args["role"],
+                                   page=args["page"], page_size=args["page_size"])
 
     @blp.arguments(UserCreate)
     @blp.response(201, UserOut)

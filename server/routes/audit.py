@@ -10,7 +10,7 @@ from server.core.timeutil import to_utc_naive
 from server.domain.audit import log
 from server.routes.common import Blueprint
 from server.routes.context import db_session, require
-from server.routes.schemas import LocalDateTime, PageArgs, id_field, page_of, page_schema
+from server.routes.schemas import LocalDateTime, PageArgs, id_field, paged
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit-log", description="审计日志（校级角色）")
 
@@ -40,8 +40,7 @@ class AuditArgs(PageArgs):
 
 @blp.route("")
 class AuditLog(MethodView):
-    @blp.arguments(AuditArgs, location="query")
-    @blp.response(200, page_schema(AuditOut, "AuditPage"))
+    @paged(blp, AuditArgs, AuditOut, "AuditPage")
     def get(self, args):
         """审计日志：谁、何时、做了什么、旧值 → 新值、来源地址"""
         require("audit.read")
@@ -51,8 +50,7 @@ class AuditLog(MethodView):
             since=_utc(args, "since"),
             until=_utc(args, "until"),
         )
-        total, rows = log.search(db_session(), q, args["page"], args["page_size"])
-        return page_of(total, rows, args)
+        return log.search(db_session(), q, args["page"], args["page_size"])
 
 
 def _utc(args: dict, key: str):  # noqa: ANN202

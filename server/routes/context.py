@@ -11,9 +11,10 @@ very same rule.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from flask import current_app, g, request, session
+from flask import Response, current_app, g, request, session
 from sqlalchemy.orm import Session
 
 from server.core import access as roles
@@ -81,3 +82,11 @@ def require_identity() -> Identity:
     if identity is None:
         raise Unauthorized("请先登录")
     return identity
+
+
+def answer_after_commit(answer: Callable[[], Response]) -> None:
+    """Answer with ``answer()`` once the request's transaction has committed and the work
+    registered to follow the commit has run, instead of with what the view returned (which
+    stands if nothing is committed). For an answer that must show that work: a job the
+    embedded queue ran in this process."""
+    g.answer_after_commit = answer

@@ -1,10 +1,14 @@
-"""Schemas many routes share: pages of items, ids, local times, the record of a background job."""
+"""Schemas many routes share: pages of items, ids, local times, values read along a
+relationship, labels of codes, the record of a background job."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from functools import wraps
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from flask import jsonify
+from marshmallow import Schema, fields, missing, validate
 
 from server.core.timeutil import to_local
 from server.routes.common import MAX_ID
@@ -23,6 +27,28 @@ class LocalDateTime(fields.DateTime):
 
     def _serialize(self, value, attr, obj, **kwargs):  # noqa: ANN001
         return super()._serialize(to_local(value), attr, obj, **kwargs)
+
+
+def through(path: str, field: type[fields.Field] = fields.String, **kwargs: Any) -> fields.Field:
+    """A value read along the model's relationships (``"requester.display_name"``), null when
+    a relationship on the way is empty (no such person, not decided yet)."""
+    return field(attribute=path, allow_none=True, dump_default=None, **kwargs)
+
+
+class Label(fields.String):
+    """The Chinese label of a code the model holds: ``status_label = Label(STATUS_LABELS, "status")``."""
+
+    def __init__(self, labels: Mapping[str, str], source: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.labels, self.source = labels, source
+
+    def get_value(self, obj, attr, accessor=None, default=missing):  # noqa: ANN001, ANN201
+        # Read from ``source``, not ``attribute``: a second field with the attribute of another
+        # (``status``) is refused by marshmallow.
+        return super().get_value(obj, self.source, accessor, default)
+
+    def _serialize(self, value, attr, obj, **kwargs):  # noqa: ANN001
+        return None if value is None else self.labels[value]
 
 
 class JobOut(Schema):
@@ -45,9 +71,8 @@ class PageArgs(Schema):
     )
 
 
-
-
 def page_schema(item: type[Schema], name: str) -> type[Schema]:
+    """The envelope of every page: ``{total, page, page_size, items}``."""
     return type(
         name,
         (Schema,),
@@ -62,3 +87,27 @@ def page_schema(item: type[Schema], name: str) -> type[Schema]:
 
 def page_of(total: int, items: list, args: dict) -> dict:
     return {"total": total, "page": args["page"], "page_size": args["page_size"], "items": items}
+
+
+def paged(blp: Any, args: type[PageArgs], item: type[Schema], name: str, *, dump: bool = True) -> Callable:
+    """The one way a route answers a page: ``@paged(blp, TransferListArgs, TransferOut, "TransferPage")``.
+
+    The query string is parsed with ``args`` (a :class:`PageArgs`), handed to the view as usual,
+    and the view returns ``(total, items)`` for that page; the answer is the envelope
+    ``{total, page, page_size, items}`` documented as ``name``, each item dumped by ``item``.
+    The envelope is the mini-program's contract (flask-smorest's own pagination would move the
+    counts into a header). ``dump=False``: the items are plain dicts already in ``item``'s shape
+    and are sent as they are (the member list, where dumping every value again cost more than
+    its queries).
+    """
+
+    def decorator(func: Callable) -> Callable:
+        @wraps(func)
+        def view(*a: Any, **kw: Any) -> Any:
+            total, items = func(*a, **kw)
+            page = page_of(total, items, a[-1])
+            return page if dump else jsonify(page)
+
+        return blp.arguments(args, location="query")(blp.response(200, page_schema(item, name))(view))
+
+    return decorator

@@ -9,15 +9,18 @@ its column from :func:`column_for`, so adding a field to the catalogue adds the 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.core.db import Base, table_args
 from server.core.models import JobRecord
 from server.core.timeutil import utcnow
 from server.domain.members import catalogue
+
+if TYPE_CHECKING:
+    from server.domain.org.models import SubUnion
 
 
 def column_for(f: catalogue.FieldDef):  # noqa: ANN201
@@ -60,6 +63,9 @@ class Member(CatalogueColumns, Base):
     children_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    # Read only: writes set sub_union_id (the catalogue's 所属分工会).
+    sub_union: Mapped[SubUnion] = relationship(viewonly=True)
 
     __mapper_args__ = {"version_id_col": version}
 

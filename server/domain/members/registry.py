@@ -70,6 +70,39 @@ def record_sensitive_read(session: Session, identity: Identity, member: Member, 
                      sub_union_id=member.sub_union_id, new={"fields": present, "purpose": purpose})
 
 
+def masked_fields(shown: dict[str, Any], in_clear: bool) -> list[str]:
+    """The sensitive fields that ``shown`` holds masked: those with a value, unless in clear."""
+    return [] if in_clear else sorted(c for c in cat.SENSITIVE if shown.get(c))
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A member record as one reader sees it: its values (catalogue code → value), sensitive
+    ones in clear only for a reader who may see them."""
+
+    member: Member
+    values: dict[str, Any]
+    in_clear: bool
+
+    @property
+    def masked_fields(self) -> list[str]:
+        return masked_fields(self.values, self.in_clear)
+
+    @property
+    def version(self) -> int:
+        return self.member.version
+
+
+def seen_by(session: Session, identity: Identity, member: Member, *, purpose: str | None = None) -> Seen:
+    """``member`` as ``identity`` may see it. With a ``purpose`` (a detail page, a printed
+    form) the reading is one that must be accounted for: sensitive values shown in clear to
+    anyone but the member are written to the audit log (``member.read_sensitive``)."""
+    in_clear = can_read_sensitive(identity, member)
+    if in_clear and purpose:
+        record_sensitive_read(session, identity, member, purpose)
+    return Seen(member, masked(values_of(member), in_clear), in_clear)
+
+
 # ---- reading -----------------------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from server.core import audit
 from server.core import outbox as events
@@ -197,11 +197,17 @@ def _own(session: Session, identity: Identity | None, app_id: int, action: str) 
     return app
 
 
+# What an answer shows with each application, loaded with a list: one statement per
+# relationship, however many rows.
+SHOWN = (selectinload(Application.sub_union), selectinload(Application.applicant),
+         selectinload(Application.confirmer), selectinload(Application.decider), selectinload(Application.member))
+
+
 def mine(session: Session, identity: Identity | None) -> list[Application]:
     if identity is None:
         require(identity, "self.read")  # 401
     return list(session.scalars(select(Application).where(Application.applicant_user_id == identity.user_id)
-                                .order_by(Application.id.desc())))
+                                .options(*SHOWN).order_by(Application.id.desc())))
 
 
 # ---- reading and the review queues ------------------------------------------------------------
@@ -232,7 +238,7 @@ def review_queue(session: Session, identity: Identity | None, *, status: str | N
     if sub_union_id is not None:
         conds.append(Application.sub_union_id == sub_union_id)
     total = session.scalar(select(func.count(Application.id)).where(*conds)) or 0
-    rows = session.scalars(select(Application).where(*conds).order_by(Application.id.desc())
+    rows = session.scalars(select(Application).where(*conds).options(*SHOWN).order_by(Application.id.desc())
                            .offset((page - 1) * page_size).limit(page_size)).all()
     return total, list(rows)
 

@@ -9,14 +9,30 @@ person, even when two requests race (NULLs never clash on SQLite or InnoDB).
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.core.db import Base, table_args
 from server.core.timeutil import utcnow
 from server.core.types import BigId
+
+if TYPE_CHECKING:
+    from server.domain.accounts.models import User
+    from server.domain.members.models import Member
+    from server.domain.org.models import SubUnion
+
+
+def _person(model: str, column: str) -> Any:
+    """The account a user-id column names, for showing its name. Most such columns
+    (``requested_by``, ``decided_by`` …) carry no foreign key, hence the explicit join; read only."""
+    return relationship("User", primaryjoin=f"foreign({model}.{column}) == User.id", viewonly=True)
+
+
+def _sub_union(model: str, column: str) -> Any:
+    """The sub-union a column names (read only: the id column is what the workflows write)."""
+    return relationship("SubUnion", primaryjoin=f"foreign({model}.{column}) == SubUnion.id", viewonly=True)
 
 
 class Application(Base):
@@ -53,6 +69,13 @@ class Application(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
+    # What an answer shows beside the ids (read only; the workflow writes the id columns).
+    sub_union: Mapped[SubUnion | None] = _sub_union("Application", "sub_union_id")
+    applicant: Mapped[User] = _person("Application", "applicant_user_id")
+    confirmer: Mapped[User | None] = _person("Application", "confirmed_by")
+    decider: Mapped[User | None] = _person("Application", "decided_by")
+    member: Mapped[Member | None] = relationship(viewonly=True)
+
 
 class Transfer(Base):
     """A move between sub-unions: requested → out_approved (out sub-union) → school_approved
@@ -88,6 +111,15 @@ class Transfer(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
+    member: Mapped[Member] = relationship(viewonly=True)
+    from_sub_union: Mapped[SubUnion] = _sub_union("Transfer", "from_sub_union_id")
+    to_sub_union: Mapped[SubUnion] = _sub_union("Transfer", "to_sub_union_id")
+    requester: Mapped[User | None] = _person("Transfer", "requested_by")
+    out_approver: Mapped[User | None] = _person("Transfer", "out_approved_by")
+    school_approver: Mapped[User | None] = _person("Transfer", "school_approved_by")
+    acceptor: Mapped[User | None] = _person("Transfer", "accepted_by")
+    rejecter: Mapped[User | None] = _person("Transfer", "rejected_by")
+
 
 class StatusChange(Base):
     """离职 / 退休 / 去世 / 复职: requested by the sub-union, approved by the school union."""
@@ -115,6 +147,11 @@ class StatusChange(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
+    member: Mapped[Member] = relationship(viewonly=True)
+    sub_union: Mapped[SubUnion] = _sub_union("StatusChange", "sub_union_id")
+    requester: Mapped[User | None] = _person("StatusChange", "requested_by")
+    decider: Mapped[User | None] = _person("StatusChange", "decided_by")
+
 
 class MembershipEvent(Base):
     """One line of the paper card's 组织关系接转 section: a change of 会籍 with its date and reason."""
@@ -135,4 +172,5 @@ class MembershipEvent(Base):
     created_by: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
-
+    from_sub_union: Mapped[SubUnion | None] = _sub_union("MembershipEvent", "from_sub_union_id")
+    to_sub_union: Mapped[SubUnion | None] = _sub_union("MembershipEvent", "to_sub_union_id")

@@ -21,7 +21,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from server.core import audit
 from server.core import outbox as events
@@ -114,6 +114,12 @@ def get_readable(session: Session, identity: Identity | None, change_id: int) ->
     return _load(session, identity, change_id, "members.read")
 
 
+# What an answer shows with each status change, loaded with a list: one statement per
+# relationship, however many rows.
+SHOWN = (selectinload(StatusChange.member), selectinload(StatusChange.sub_union),
+         selectinload(StatusChange.requester), selectinload(StatusChange.decider))
+
+
 def search(session: Session, identity: Identity | None, *, status: str | None, member_id: int | None,
            page: int, page_size: int) -> tuple[int, list[StatusChange]]:
     scope = require(identity, "members.read")
@@ -125,7 +131,7 @@ def search(session: Session, identity: Identity | None, *, status: str | None, m
     if member_id is not None:
         conds.append(StatusChange.member_id == member_id)
     total = session.scalar(select(func.count(StatusChange.id)).where(*conds)) or 0
-    rows = session.scalars(select(StatusChange).where(*conds).order_by(StatusChange.id.desc())
+    rows = session.scalars(select(StatusChange).where(*conds).options(*SHOWN).order_by(StatusChange.id.desc())
                            .offset((page - 1) * page_size).limit(page_size)).all()
     return total, list(rows)
 

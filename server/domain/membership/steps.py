@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any, TypeVar
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from server.core.access import Identity
 from server.core.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
@@ -94,8 +94,11 @@ def record_event(session: Session, actor: Identity | None, *, member_id: int, ki
 
 
 def membership_events(session: Session, member_id: int) -> list[MembershipEvent]:
+    """A member's 会籍 events in order, with the sub-unions they name."""
     return list(session.scalars(
-        select(MembershipEvent).where(MembershipEvent.member_id == member_id).order_by(MembershipEvent.id)
+        select(MembershipEvent).where(MembershipEvent.member_id == member_id)
+        .options(selectinload(MembershipEvent.from_sub_union), selectinload(MembershipEvent.to_sub_union))
+        .order_by(MembershipEvent.id)
     ))
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from server.core import audit
 from server.core import outbox as events
@@ -109,6 +109,13 @@ def get_readable(session: Session, identity: Identity | None, transfer_id: int) 
     return _load(session, identity, transfer_id)
 
 
+# What an answer shows with each transfer, loaded with a list: one statement per relationship,
+# however many rows (instead of looking names up row by row).
+SHOWN = (selectinload(Transfer.member), selectinload(Transfer.from_sub_union), selectinload(Transfer.to_sub_union),
+         selectinload(Transfer.requester), selectinload(Transfer.out_approver),
+         selectinload(Transfer.school_approver), selectinload(Transfer.acceptor), selectinload(Transfer.rejecter))
+
+
 def search(session: Session, identity: Identity | None, *, status: str | None, member_id: int | None,
            page: int, page_size: int) -> tuple[int, list[Transfer]]:
     scope = require(identity, "members.read")
@@ -121,7 +128,7 @@ def search(session: Session, identity: Identity | None, *, status: str | None, m
     if member_id is not None:
         conds.append(Transfer.member_id == member_id)
     total = session.scalar(select(func.count(Transfer.id)).where(*conds)) or 0
-    rows = session.scalars(select(Transfer).where(*conds).order_by(Transfer.id.desc())
+    rows = session.scalars(select(Transfer).where(*conds).options(*SHOWN).order_by(Transfer.id.desc())
                            .offset((page - 1) * page_size).limit(page_size)).all()
     return total, list(rows)
 
@@ -131,7 +138,7 @@ def mine(session: Session, identity: Identity | None) -> list[Transfer]:
     if identity.member_id is None:
         return []
     return list(session.scalars(select(Transfer).where(Transfer.member_id == identity.member_id)
-                                .order_by(Transfer.id.desc())))
+                                .options(*SHOWN).order_by(Transfer.id.desc())))
 
 
 # ---- the three approvals ----------------------------------------------------------------------

@@ -46,11 +46,8 @@ class FormBatchArgs(MemberListArgs):
 
 
 def _entry(session, identity: Identity, member: Member, names: dict[int, str], purpose: str) -> form_pdf.FormEntry:  # noqa: ANN001
-    can_see = registry.can_read_sensitive(identity, member)
-    if can_see:
-        registry.record_sensitive_read(session, identity, member, purpose)
     return form_pdf.FormEntry(
-        values=registry.masked(registry.values_of(member), can_see),
+        values=registry.seen_by(session, identity, member, purpose=purpose).values,
         sub_union_name=names.get(member.sub_union_id),
         print_date=local_today(),
     )

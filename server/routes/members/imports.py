@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from flask import current_app, jsonify, request, send_file
+from flask import Response, current_app, jsonify, request, send_file
 from flask.views import MethodView
 from marshmallow import EXCLUDE, Schema, fields, validate
 
@@ -14,7 +14,7 @@ from server.domain.members import excel, import_template, importer, imports
 from server.domain.members.models import MemberImport
 from server.domain.org import sub_unions
 from server.routes.common import Blueprint
-from server.routes.context import config, current_identity, db_session, require, runtime
+from server.routes.context import answer_after_commit, config, current_identity, db_session, require, runtime
 from server.routes.schemas import JobOut
 
 blp = Blueprint("members_import", __name__, url_prefix="/api/v1", description="会员批量导入（Excel）")
@@ -131,13 +131,10 @@ class Import(MethodView):
         record = started.record
         imports.enqueue(session, rt.queue, record, imports_dir())
         if rt.queue.inline:
-            # The embedded default runs the job in this process as soon as the transaction
-            # commits: commit now, so that the answer carries the finished job, not "queued".
-            session.commit()
-            session.refresh(record)
-        resp = jsonify(ImportJobOut().dump(imports.describe(record, job_state(record))))
-        resp.status_code = 202
-        return resp
+            # The embedded default runs the job in this process as soon as the request's
+            # transaction commits: answer after that, with the finished job, not "queued".
+            answer_after_commit(lambda: accepted(session, record, refresh=True))
+        return accepted(session, record)
 
 
 @blp.route("/members/imports/<int:import_id>")
@@ -147,6 +144,15 @@ class ImportJob(MethodView):
         """导入任务的进度与报告（仅发起人可见）：已检查行数、已写入行数；完成后给出与直接导入相同的报告"""
         record = imports.get_own(db_session(), current_identity(), import_id)
         return imports.describe(record, job_state(record))
+
+
+def accepted(session, record: MemberImport, *, refresh: bool = False) -> Response:  # noqa: ANN001
+    """202 with the job's record (re-read first when the job may have run since)."""
+    if refresh:
+        session.refresh(record)
+    resp = jsonify(ImportJobOut().dump(imports.describe(record, job_state(record))))
+    resp.status_code = 202
+    return resp
 
 
 def imports_dir() -> str:

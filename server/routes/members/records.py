@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from flask import jsonify, request
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from server.core.errors import DomainError
 from server.domain.members import catalogue as cat
 from server.domain.members import history, registry, writes
 from server.routes.common import Blueprint
 from server.routes.context import current_identity, db_session, require
-from server.routes.schemas import LocalDateTime, PageArgs, id_field, page_of, page_schema
+from server.routes.schemas import LocalDateTime, PageArgs, id_field, paged
+from server.routes.versions import expected_version, with_etag
 
 blp = Blueprint("members", __name__, url_prefix="/api/v1", description="会员信息")
 MINIPROGRAM = ["小程序", "members"]
@@ -20,7 +19,7 @@ MINIPROGRAM = ["小程序", "members"]
 MASKED = "；无权查看敏感信息的账号看到脱敏值（如 138****5678、***）"
 
 
-def _doc_field(f: cat.FieldDef, output: bool = False) -> fields.Field:
+def _doc_field(f: cat.FieldDef, output: bool = False, **kwargs) -> fields.Field:  # noqa: ANN003
     """A documentation-only field: the domain validates values, with the catalogue's messages.
 
     In an answer a sensitive field may come back masked, so there it is a string of any form
@@ -41,11 +40,15 @@ def _doc_field(f: cat.FieldDef, output: bool = False) -> fields.Field:
         meta.update(type="integer")
     else:
         meta.update(type="string", maxLength=f.max_length)
-    return fields.Raw(allow_none=True, metadata=meta)
+    return fields.Raw(allow_none=True, metadata=meta, **kwargs)
 
 
-def _catalogue_schema(name: str, codes, extra: dict | None = None, *, output: bool = False) -> type[Schema]:  # noqa: ANN001
-    attrs = {c: _doc_field(cat.BY_CODE[c], output) for c in codes}
+def _catalogue_schema(name: str, codes, extra: dict | None = None, *, output: bool = False,  # noqa: ANN001
+                      source: str | None = None) -> type[Schema]:
+    """A schema of catalogue fields by code; ``source``: the attribute holding code → value
+    (``"values"`` of a :class:`registry.Seen`), else the object itself is that mapping."""
+    attrs = {c: _doc_field(cat.BY_CODE[c], output, **({"attribute": f"{source}.{c}"} if source else {}))
+             for c in codes}
     attrs.update(extra or {})
     return Schema.from_dict(attrs, name=name)
 
@@ -59,13 +62,14 @@ SelfPatch = _catalogue_schema(
     "MemberSelfPatch", sorted(cat.editable(cat.SELF)),
     {"version": fields.Integer(metadata={"description": "读取时的版本号；也可用 If-Match 头"})},
 )
+# Dumps a registry.Seen: the record as the caller may see it.
 MemberOut = _catalogue_schema("MemberOut", [f.code for f in cat.CATALOGUE], {
-    "id": fields.Integer(),
+    "id": fields.Integer(attribute="member.id"),
     "version": fields.Integer(),
-    "sub_union_name": fields.String(),
+    "sub_union_name": fields.String(attribute="member.sub_union.name"),
     "masked_fields": fields.List(fields.String(), metadata={"description": "已脱敏显示的字段"}),
-    "updated_at": LocalDateTime(),
-}, output=True)
+    "updated_at": LocalDateTime(attribute="member.updated_at"),
+}, output=True, source="values")
 SUMMARY = ("name", "gender", "birth_date", "staff_no", "member_no", "sub_union", "department", "title_level",
            "post_category", "mobile", "membership_status", "employment_status")
 MemberSummary = _catalogue_schema("MemberSummary", SUMMARY, {
@@ -111,40 +115,6 @@ class HistoryOut(Schema):
     new = fields.Raw(allow_none=True)
 
 
-def render(member, identity, *, audit_purpose: str | None = None) -> dict:  # noqa: ANN001
-    session = db_session()
-    can_see = registry.can_read_sensitive(identity, member)
-    if can_see and audit_purpose:
-        registry.record_sensitive_read(session, identity, member, audit_purpose)
-    values = registry.masked(registry.values_of(member), can_see)
-    names = registry.sub_union_names(session, {member.sub_union_id})
-    return {
-        **values,
-        "id": member.id,
-        "version": member.version,
-        "sub_union_name": names.get(member.sub_union_id),
-        "masked_fields": [] if can_see else sorted(c for c in cat.SENSITIVE if values.get(c)),
-        "updated_at": member.updated_at,
-    }
-
-
-def expected_version(data: dict) -> int:
-    header = request.headers.get("If-Match", "").strip()
-    if header:
-        try:
-            return int(header.removeprefix("W/").strip('"'))
-        except ValueError:
-            raise DomainError("If-Match 应为读取时的版本号，例如 \"3\"", code="bad_if_match") from None
-    if data.get("version") is not None:
-        return data["version"]
-    raise DomainError("修改会员信息须提供读取时的版本号（version 字段或 If-Match 头），以免覆盖他人的修改",
-                      code="version_required")
-
-
-def _with_etag(body: dict) -> tuple[dict, dict]:
-    return body, {"ETag": f'"{body["version"]}"'}
-
-
 @blp.route("/fields")
 class Fields(MethodView):
     @blp.doc(tags=MINIPROGRAM)
@@ -159,49 +129,49 @@ class Fields(MethodView):
 
 @blp.route("/members")
 class Members(MethodView):
-    @blp.arguments(MemberListArgs, location="query")
-    @blp.response(200, page_schema(MemberSummary, "MemberPage"))
+    # The page's rows are already MemberSummary's shape (test_members checks that the schema would
+    # dump them unchanged): sent as they are, without dumping every value through marshmallow again.
+    @paged(blp, MemberListArgs, MemberSummary, "MemberPage", dump=False)
     def get(self, args):
         """会员列表：按姓名、拼音首字母、工号搜索；按分工会、状态筛选；分页与排序（敏感字段一律脱敏）"""
         scope = require("members.read")
         query = registry.MemberQuery(q=args["q"], sub_union_id=args["sub_union_id"],
                                      membership_status=args["membership_status"],
                                      employment_status=args["employment_status"], sort=args["sort"])
-        total, items = registry.list_page(db_session(), scope, query, args["page"], args["page_size"], SUMMARY)
-        # Already MemberPage's shape (test_members checks that the schema would dump it unchanged):
-        # a Response skips dumping every value of the page through marshmallow again.
-        return jsonify(page_of(total, items, args))
+        return registry.list_page(db_session(), scope, query, args["page"], args["page_size"], SUMMARY)
 
     @blp.arguments(MemberIn)
     @blp.response(201, MemberOut)
+    @with_etag
     def post(self, data):
         """新增会员（分工会账号只能新增到本分工会）"""
         identity = current_identity()
         require("members.write")
         member = writes.create(db_session(), identity, data)
-        return _with_etag(render(member, identity))
+        return registry.seen_by(db_session(), identity, member)
 
 
 @blp.route("/members/<int:member_id>")
 class MemberItem(MethodView):
     @blp.response(200, MemberOut)
+    @with_etag
     def get(self, member_id):
         """会员详情（无权查看敏感信息的角色看到脱敏值；明文查看记入审计）"""
         identity = current_identity()
         member = registry.get_in_scope(db_session(), identity, member_id, "members.read")
-        return _with_etag(render(member, identity, audit_purpose="detail"))
+        return registry.seen_by(db_session(), identity, member, purpose="detail")
 
     @blp.arguments(MemberPatch)
     @blp.response(200, MemberOut)
+    @with_etag
     def patch(self, data, member_id):
         """修改会员信息：须带读取时的版本号（version 或 If-Match），版本过期返回 409"""
         identity = current_identity()
         session = db_session()
         member = registry.get_in_scope(session, identity, member_id, "members.write")
-        version = expected_version(data)
-        data.pop("version", None)
+        version = expected_version(data, "会员信息")
         member = writes.update(session, identity, member, data, expected_version=version)
-        return _with_etag(render(member, identity))
+        return registry.seen_by(session, identity, member)
 
 
 @blp.route("/members/<int:member_id>/history")
@@ -219,21 +189,22 @@ class MemberHistory(MethodView):
 class MyRecord(MethodView):
     @blp.doc(tags=MINIPROGRAM)
     @blp.response(200, MemberOut)
+    @with_etag
     def get(self):
         """本人的会员信息"""
         identity = current_identity()
-        return _with_etag(render(registry.own_record(db_session(), identity), identity))
+        return registry.seen_by(db_session(), identity, registry.own_record(db_session(), identity))
 
     @blp.doc(tags=MINIPROGRAM)
     @blp.arguments(SelfPatch)
     @blp.response(200, MemberOut)
+    @with_etag
     def patch(self, data):
         """修改本人信息（仅限联系方式、家庭、简历、爱好等本人可改字段）"""
         identity = current_identity()
         session = db_session()
         writes.ensure_self_edit(identity)
         member = registry.own_record(session, identity)
-        version = expected_version(data)
-        data.pop("version", None)
+        version = expected_version(data, "会员信息")
         member = writes.update(session, identity, member, data, expected_version=version, level=cat.SELF)
-        return _with_etag(render(member, identity))
+        return registry.seen_by(session, identity, member)

@@ -7,12 +7,11 @@ from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from server.domain.members import registry
-from server.domain.members.models import Member
 from server.domain.membership import status_changes as wf
-from server.domain.membership.steps import membership_events, names
+from server.domain.membership.steps import membership_events
 from server.routes.common import Blueprint
 from server.routes.context import current_identity, db_session
-from server.routes.schemas import LocalDateTime, PageArgs, id_field, page_of, page_schema
+from server.routes.schemas import Label, LocalDateTime, PageArgs, id_field, paged, through
 
 blp = Blueprint("status_changes", __name__, url_prefix="/api/v1", description="会员状态变更与会籍记录")
 
@@ -33,17 +32,17 @@ class StatusChangeRejectIn(Schema):
 class StatusChangeOut(Schema):
     id = fields.Integer()
     member_id = fields.Integer()
-    member_name = fields.String(allow_none=True)
+    member_name = through("member.name")
     sub_union_id = fields.Integer()
-    sub_union_name = fields.String(allow_none=True)
+    sub_union_name = through("sub_union.name")
     kind = fields.String()
     effective_date = fields.Date()
     reason = fields.String()
     status = fields.String(metadata={"description": "requested 待校工会审批 / approved 已通过 / rejected 已驳回 / "
                                                     "cancelled 已取消"})
-    status_label = fields.String()
-    requested_by_name = fields.String(allow_none=True)
-    decided_by_name = fields.String(allow_none=True)
+    status_label = Label(wf.STATUS_LABELS, "status")
+    requested_by_name = through("requester.display_name")
+    decided_by_name = through("decider.display_name")
     decided_at = LocalDateTime(allow_none=True)
     reject_reason = fields.String(allow_none=True)
     created_at = LocalDateTime()
@@ -60,46 +59,29 @@ class MembershipEventOut(Schema):
     effective_date = fields.Date()
     reason = fields.String(allow_none=True)
     from_sub_union_id = fields.Integer(allow_none=True)
-    from_sub_union_name = fields.String(allow_none=True)
+    from_sub_union_name = through("from_sub_union.name")
     to_sub_union_id = fields.Integer(allow_none=True)
-    to_sub_union_name = fields.String(allow_none=True)
+    to_sub_union_name = through("to_sub_union.name")
     ref_type = fields.String(allow_none=True)
     ref_id = fields.Integer(allow_none=True)
     created_at = LocalDateTime()
 
 
-def render(sc) -> dict:  # noqa: ANN001
-    session = db_session()
-    people = names(session, {sc.requested_by, sc.decided_by})
-    member = session.get(Member, sc.member_id)
-    return {
-        "id": sc.id, "member_id": sc.member_id, "member_name": member.name if member else None,
-        "sub_union_id": sc.sub_union_id,
-        "sub_union_name": registry.sub_union_names(session, {sc.sub_union_id}).get(sc.sub_union_id),
-        "kind": sc.kind, "effective_date": sc.effective_date, "reason": sc.reason, "status": sc.status,
-        "status_label": wf.STATUS_LABELS[sc.status], "requested_by_name": people.get(sc.requested_by),
-        "decided_by_name": people.get(sc.decided_by), "decided_at": sc.decided_at,
-        "reject_reason": sc.reject_reason, "created_at": sc.created_at,
-    }
-
-
 @blp.route("/status-changes")
 class StatusChanges(MethodView):
-    @blp.arguments(StatusChangeListArgs, location="query")
-    @blp.response(200, page_schema(StatusChangeOut, "StatusChangePage"))
+    @paged(blp, StatusChangeListArgs, StatusChangeOut, "StatusChangePage")
     def get(self, args):
         """状态变更申请列表（分工会账号只看到本分工会的）"""
-        total, rows = wf.search(db_session(), current_identity(), status=args["status"],
-                                member_id=args["member_id"], page=args["page"], page_size=args["page_size"])
-        return page_of(total, [render(sc) for sc in rows], args)
+        return wf.search(db_session(), current_identity(), status=args["status"],
+                         member_id=args["member_id"], page=args["page"], page_size=args["page_size"])
 
     @blp.errors(404)
     @blp.arguments(StatusChangeIn)
     @blp.response(201, StatusChangeOut)
     def post(self, data):
         """申请状态变更：离职、退休、去世、复职（分工会或校工会），须填写生效日期与原因"""
-        return render(wf.request(db_session(), current_identity(), member_id=data["member_id"], kind=data["kind"],
-                                 effective_date=data["effective_date"], reason=data["reason"]))
+        return wf.request(db_session(), current_identity(), member_id=data["member_id"], kind=data["kind"],
+                          effective_date=data["effective_date"], reason=data["reason"])
 
 
 @blp.route("/status-changes/<int:change_id>")
@@ -107,7 +89,7 @@ class StatusChangeItem(MethodView):
     @blp.response(200, StatusChangeOut)
     def get(self, change_id):
         """状态变更申请详情"""
-        return render(wf.get_readable(db_session(), current_identity(), change_id))
+        return wf.get_readable(db_session(), current_identity(), change_id)
 
 
 @blp.route("/status-changes/<int:change_id>/approve")
@@ -115,8 +97,8 @@ class StatusChangeApprove(MethodView):
     @blp.response(200, StatusChangeOut)
     def post(self, change_id):
         """校工会审批通过：人员状态与会籍状态随之变更（退休者转入离退休分工会），记入会籍记录"""
-        return render(wf.approve(db_session(), current_identity(), change_id,
-                                 retirees_code=current_app.config.get("RETIREES_SUB_UNION_CODE")))
+        return wf.approve(db_session(), current_identity(), change_id,
+                          retirees_code=current_app.config.get("RETIREES_SUB_UNION_CODE"))
 
 
 @blp.route("/status-changes/<int:change_id>/reject")
@@ -125,7 +107,7 @@ class StatusChangeReject(MethodView):
     @blp.response(200, StatusChangeOut)
     def post(self, data, change_id):
         """校工会驳回，须填写原因"""
-        return render(wf.reject(db_session(), current_identity(), change_id, data["reason"]))
+        return wf.reject(db_session(), current_identity(), change_id, data["reason"])
 
 
 @blp.route("/status-changes/<int:change_id>/cancel")
@@ -133,7 +115,7 @@ class StatusChangeCancel(MethodView):
     @blp.response(200, StatusChangeOut)
     def post(self, change_id):
         """取消（申请人或校工会，审批之前）"""
-        return render(wf.cancel(db_session(), current_identity(), change_id))
+        return wf.cancel(db_session(), current_identity(), change_id)
 
 
 @blp.route("/members/<int:member_id>/membership-events")
@@ -143,12 +125,4 @@ class MemberEvents(MethodView):
         """会籍记录（组织关系接转）：入会、转会、退休、离职、去世、复职，各带日期与原因"""
         session = db_session()
         member = registry.get_in_scope(session, current_identity(), member_id, "members.history")
-        rows = membership_events(session, member.id)
-        subs = registry.sub_union_names(session, {i for r in rows for i in (r.from_sub_union_id, r.to_sub_union_id)
-                                                  if i})
-        return [{
-            "id": r.id, "kind": r.kind, "effective_date": r.effective_date, "reason": r.reason,
-            "from_sub_union_id": r.from_sub_union_id, "from_sub_union_name": subs.get(r.from_sub_union_id),
-            "to_sub_union_id": r.to_sub_union_id, "to_sub_union_name": subs.get(r.to_sub_union_id),
-            "ref_type": r.ref_type, "ref_id": r.ref_id, "created_at": r.created_at,
-        } for r in rows]
+        return membership_events(session, member.id)

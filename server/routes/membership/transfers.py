@@ -5,13 +5,10 @@ from __future__ import annotations
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from server.domain.members import registry
-from server.domain.members.models import Member
 from server.domain.membership import transfers as wf
-from server.domain.membership.steps import names
 from server.routes.common import Blueprint
 from server.routes.context import current_identity, db_session
-from server.routes.schemas import LocalDateTime, PageArgs, id_field, page_of, page_schema
+from server.routes.schemas import Label, LocalDateTime, PageArgs, id_field, paged, through
 
 blp = Blueprint("transfers", __name__, url_prefix="/api/v1", description="转会")
 MINIPROGRAM = ["小程序", "transfers"]
@@ -31,24 +28,24 @@ class TransferRejectIn(Schema):
 class TransferOut(Schema):
     id = fields.Integer()
     member_id = fields.Integer()
-    member_name = fields.String(allow_none=True)
+    member_name = through("member.name")
     from_sub_union_id = fields.Integer()
-    from_sub_union_name = fields.String(allow_none=True)
+    from_sub_union_name = through("from_sub_union.name")
     to_sub_union_id = fields.Integer()
-    to_sub_union_name = fields.String(allow_none=True)
+    to_sub_union_name = through("to_sub_union.name")
     reason = fields.String()
     status = fields.String(metadata={"description": "requested 待转出分工会审批 / out_approved 待校工会审批 / "
                                                     "school_approved 待转入分工会接收 / accepted 已转入 / "
                                                     "rejected 已驳回 / cancelled 已取消"})
-    status_label = fields.String()
-    requested_by_name = fields.String(allow_none=True)
-    out_approved_by_name = fields.String(allow_none=True)
+    status_label = Label(wf.STATUS_LABELS, "status")
+    requested_by_name = through("requester.display_name")
+    out_approved_by_name = through("out_approver.display_name")
     out_approved_at = LocalDateTime(allow_none=True)
-    school_approved_by_name = fields.String(allow_none=True)
+    school_approved_by_name = through("school_approver.display_name")
     school_approved_at = LocalDateTime(allow_none=True)
-    accepted_by_name = fields.String(allow_none=True)
+    accepted_by_name = through("acceptor.display_name")
     accepted_at = LocalDateTime(allow_none=True)
-    rejected_by_name = fields.String(allow_none=True)
+    rejected_by_name = through("rejecter.display_name")
     rejected_at = LocalDateTime(allow_none=True)
     reject_reason = fields.String(allow_none=True)
     cancelled_at = LocalDateTime(allow_none=True)
@@ -61,35 +58,13 @@ class TransferListArgs(PageArgs):
     member_id = id_field(load_default=None)
 
 
-def render(t) -> dict:  # noqa: ANN001
-    session = db_session()
-    people = names(session, {t.requested_by, t.out_approved_by, t.school_approved_by, t.accepted_by, t.rejected_by})
-    subs = registry.sub_union_names(session, {t.from_sub_union_id, t.to_sub_union_id})
-    member = session.get(Member, t.member_id)
-    return {
-        "id": t.id, "member_id": t.member_id, "member_name": member.name if member else None,
-        "from_sub_union_id": t.from_sub_union_id, "from_sub_union_name": subs.get(t.from_sub_union_id),
-        "to_sub_union_id": t.to_sub_union_id, "to_sub_union_name": subs.get(t.to_sub_union_id),
-        "reason": t.reason, "status": t.status, "status_label": wf.STATUS_LABELS[t.status],
-        "requested_by_name": people.get(t.requested_by),
-        "out_approved_by_name": people.get(t.out_approved_by), "out_approved_at": t.out_approved_at,
-        "school_approved_by_name": people.get(t.school_approved_by), "school_approved_at": t.school_approved_at,
-        "accepted_by_name": people.get(t.accepted_by), "accepted_at": t.accepted_at,
-        "rejected_by_name": people.get(t.rejected_by), "rejected_at": t.rejected_at,
-        "reject_reason": t.reject_reason, "cancelled_at": t.cancelled_at,
-        "created_at": t.created_at, "updated_at": t.updated_at,
-    }
-
-
 @blp.route("/transfers")
 class Transfers(MethodView):
-    @blp.arguments(TransferListArgs, location="query")
-    @blp.response(200, page_schema(TransferOut, "TransferPage"))
+    @paged(blp, TransferListArgs, TransferOut, "TransferPage")
     def get(self, args):
         """转会申请列表（分工会账号看到转出或转入本分工会的申请）"""
-        total, rows = wf.search(db_session(), current_identity(), status=args["status"],
-                                member_id=args["member_id"], page=args["page"], page_size=args["page_size"])
-        return page_of(total, [render(t) for t in rows], args)
+        return wf.search(db_session(), current_identity(), status=args["status"],
+                         member_id=args["member_id"], page=args["page"], page_size=args["page_size"])
 
     @blp.doc(tags=MINIPROGRAM)
     @blp.errors(404)
@@ -97,8 +72,8 @@ class Transfers(MethodView):
     @blp.response(201, TransferOut)
     def post(self, data):
         """申请转会（会员本人、转出分工会或校工会）"""
-        return render(wf.request(db_session(), current_identity(), member_id=data["member_id"],
-                                 to_sub_union_id=data["to_sub_union_id"], reason=data["reason"]))
+        return wf.request(db_session(), current_identity(), member_id=data["member_id"],
+                          to_sub_union_id=data["to_sub_union_id"], reason=data["reason"])
 
 
 @blp.route("/transfers/<int:transfer_id>")
@@ -107,7 +82,7 @@ class TransferItem(MethodView):
     @blp.response(200, TransferOut)
     def get(self, transfer_id):
         """转会申请详情"""
-        return render(wf.get_readable(db_session(), current_identity(), transfer_id))
+        return wf.get_readable(db_session(), current_identity(), transfer_id)
 
 
 @blp.route("/transfers/<int:transfer_id>/approve")
@@ -115,7 +90,7 @@ class TransferApprove(MethodView):
     @blp.response(200, TransferOut)
     def post(self, transfer_id):
         """审批：待转出分工会审批时由转出分工会主席，待校工会审批时由校工会"""
-        return render(wf.approve(db_session(), current_identity(), transfer_id))
+        return wf.approve(db_session(), current_identity(), transfer_id)
 
 
 @blp.route("/transfers/<int:transfer_id>/accept")
@@ -123,7 +98,7 @@ class TransferAccept(MethodView):
     @blp.response(200, TransferOut)
     def post(self, transfer_id):
         """转入分工会主席接收：会员在同一事务中转入本分工会"""
-        return render(wf.accept(db_session(), current_identity(), transfer_id))
+        return wf.accept(db_session(), current_identity(), transfer_id)
 
 
 @blp.route("/transfers/<int:transfer_id>/reject")
@@ -132,7 +107,7 @@ class TransferReject(MethodView):
     @blp.response(200, TransferOut)
     def post(self, data, transfer_id):
         """驳回（当前步骤的审批人，或校工会），须填写原因"""
-        return render(wf.reject(db_session(), current_identity(), transfer_id, data["reason"]))
+        return wf.reject(db_session(), current_identity(), transfer_id, data["reason"])
 
 
 @blp.route("/transfers/<int:transfer_id>/cancel")
@@ -141,7 +116,7 @@ class TransferCancel(MethodView):
     @blp.response(200, TransferOut)
     def post(self, transfer_id):
         """取消（申请人或校工会，转入分工会接收之前）"""
-        return render(wf.cancel(db_session(), current_identity(), transfer_id))
+        return wf.cancel(db_session(), current_identity(), transfer_id)
 
 
 @blp.route("/me/transfers")
@@ -150,4 +125,4 @@ class MyTransfers(MethodView):
     @blp.response(200, TransferOut(many=True))
     def get(self):
         """本人的转会申请"""
-        return [render(t) for t in wf.mine(db_session(), current_identity())]
+        return wf.mine(db_session(), current_identity())

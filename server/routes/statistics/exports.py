@@ -6,35 +6,25 @@ import os
 
 from flask import send_file
 from flask.views import MethodView
-from marshmallow import Schema
-from marshmallow import fields as mf
 
 from server.core.errors import Conflict, NotFound
 from server.domain.statistics import exports
 from server.routes.common import Blueprint
 from server.routes.context import current_identity, db_session
-from server.routes.schemas import PageArgs, page_of
+from server.routes.schemas import PageArgs, paged
 from server.routes.statistics.queries import XLSX, ExportOut, exports_dir
 
 blp = Blueprint("exports", __name__, url_prefix="/api/v1/exports", description="导出任务")
 
 
-class ExportPage(Schema):
-    total = mf.Integer()
-    page = mf.Integer()
-    page_size = mf.Integer()
-    items = mf.List(mf.Nested(ExportOut))
-
-
 @blp.route("")
 class ExportList(MethodView):
-    @blp.arguments(PageArgs, location="query")
-    @blp.response(200, ExportPage)
+    @paged(blp, PageArgs, ExportOut, "ExportPage")
     def get(self, args):
         """我的导出任务（最新在前）；文件保留期满后删除，记录保留"""
         total, rows = exports.list_own(db_session(), current_identity(), page=args["page"],
                                        page_size=args["page_size"])
-        return page_of(total, [exports.describe(e) for e in rows], args)
+        return total, [exports.describe(e) for e in rows]
 
 
 @blp.route("/<int:export_id>")
