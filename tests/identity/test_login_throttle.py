@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 
 from tests.identity.test_auth import PASSWORD, audit_rows, login, token_count
 from tests.support.api_asserts import assert_error
+from tests.support.concurrency import at_once
 
 # 2026-03-02 14:20:00 Beijing time: the throttle decides on its clock only, so tests move it.
 T0 = datetime(2026, 3, 2, 6, 20, tzinfo=UTC).timestamp()
@@ -229,22 +229,16 @@ def test_concurrent_attempts_cannot_exceed_the_budget(rt, db, clock):
     from server.domain.accounts.login_throttle import Attempt, LoginThrottle
 
     throttle = LoginThrottle(rt.redis, rt.throttle.prefix, rt.throttle.limits, clock=clock)
-    barrier = threading.Barrier(8)
     admitted: list[Attempt] = []
 
     def guess(worker: int) -> None:
-        barrier.wait()
         for i in range(5):
             attempt = throttle.admit("chair", f"198.51.{worker}.{i}")
             if isinstance(attempt, Attempt):
                 admitted.append(attempt)
                 throttle.fail(attempt)
 
-    threads = [threading.Thread(target=guess, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    at_once([lambda n=n: guess(n) for n in range(8)])
     assert len(admitted) == rt.throttle.limits.account_per_hour
 
 

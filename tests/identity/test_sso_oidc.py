@@ -147,32 +147,30 @@ def provider(tmp_path_factory):  # noqa: ANN001, ANN201
     log.close()
 
 
-@pytest.fixture(scope="module")
-def oidc_app(app, app_config, provider):  # noqa: ANN001, ANN201
-    port = provider["app_port"]
+def _client_of(app_config, provider, port: int, client_id: str, attribute_map: dict):  # noqa: ANN001, ANN202
+    """Our app served on ``port`` as the provider's client ``client_id``."""
     application = make_app(
         app_config, PUBLIC_URL=f"http://127.0.0.1:{port}",
         OIDC_METADATA_URL=provider["proxy"].url + "/.well-known/openid-configuration",
-        OIDC_CLIENT_ID="union-portal", OIDC_CLIENT_SECRET=SECRET, OIDC_SCOPE="openid profile email",
-        OIDC_ATTRIBUTE_MAP=json.dumps({"name": "name", "department": "department", "email": "email"}),
+        OIDC_CLIENT_ID=client_id, OIDC_CLIENT_SECRET=SECRET, OIDC_SCOPE="openid profile email",
+        OIDC_ATTRIBUTE_MAP=json.dumps(attribute_map),
     )
     with serve(application, port) as base:
         yield {"app": application, "base": base}
+
+
+@pytest.fixture(scope="module")
+def oidc_app(app, app_config, provider):  # noqa: ANN001, ANN201
+    yield from _client_of(app_config, provider, provider["app_port"], "union-portal",
+                          {"name": "name", "department": "department", "email": "email"})
 
 
 @pytest.fixture(scope="module")
 def opaque_app(app, app_config, provider):  # noqa: ANN001, ANN201
     """Our app against the same provider as a client that sees the provider's own user id as
     ``sub``, with the 工号 in the ``staff_no`` claim (UNION_OIDC_ATTRIBUTE_MAP)."""
-    port = provider["opaque_port"]
-    application = make_app(
-        app_config, PUBLIC_URL=f"http://127.0.0.1:{port}",
-        OIDC_METADATA_URL=provider["proxy"].url + "/.well-known/openid-configuration",
-        OIDC_CLIENT_ID="union-portal-opaque", OIDC_CLIENT_SECRET=SECRET, OIDC_SCOPE="openid profile email",
-        OIDC_ATTRIBUTE_MAP=json.dumps({"staff_no": "staff_no", "name": "name", "department": "department"}),
-    )
-    with serve(application, port) as base:
-        yield {"app": application, "base": base}
+    yield from _client_of(app_config, provider, provider["opaque_port"], "union-portal-opaque",
+                          {"staff_no": "staff_no", "name": "name", "department": "department"})
 
 
 @pytest.fixture

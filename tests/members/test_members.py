@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlalchemy import func, select
 from stdnum.cn import ric
 
 from server.core.models import AuditLog
 from server.domain.members.models import Member
+from tests.support.concurrency import at_once
 from tests.support.world import OWN_ID
 
 
@@ -253,21 +252,11 @@ def test_resending_unchanged_values_is_not_an_edit(clients, world, db):  # noqa:
 @pytest.mark.committing  # parallel connections must see committed rows
 def test_concurrent_patches_with_same_version_one_wins(app, world):  # noqa: ANN001
     """Two editors saved the same version at once: exactly one succeeds, the other gets 409."""
-    results: list[int] = []
-    barrier = threading.Barrier(2)
+    def edit(value: str) -> int:
+        return app.test_client().patch(f"/api/v1/members/{world.member_id}", json={"hobbies": value, "version": 1},
+                                       headers={"Authorization": f"Bearer {world.tokens['chair']}"}).status_code
 
-    def edit(value: str) -> None:
-        client = app.test_client()
-        barrier.wait()
-        r = client.patch(f"/api/v1/members/{world.member_id}", json={"hobbies": value, "version": 1},
-                         headers={"Authorization": f"Bearer {world.tokens['chair']}"})
-        results.append(r.status_code)
-
-    threads = [threading.Thread(target=edit, args=(v,)) for v in ("书法", "围棋")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = at_once([lambda: edit("书法"), lambda: edit("围棋")])
     assert sorted(results) == [200, 409]
 
 

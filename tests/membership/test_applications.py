@@ -4,7 +4,6 @@ member record and number it creates, the notices it emits, and two reviewers at 
 from __future__ import annotations
 
 import re
-import threading
 
 import pytest
 from sqlalchemy import func, select
@@ -18,6 +17,7 @@ from server.domain.members.models import Member
 from server.domain.membership.models import Application, MembershipEvent
 from tests.support.api_asserts import assert_error, reread
 from tests.support.clients import ApiClient
+from tests.support.concurrency import at_once
 from tests.support.world import FAST_HASH, OWN_ID, requires_mariadb, wait_for
 
 
@@ -295,21 +295,11 @@ def test_former_member_rejoins_with_the_same_record(app, db, world, clients):  #
 def test_two_reviewers_approving_at_once_create_one_member(app, db, world, clients):  # noqa: ANN001
     _, app_id = submitted(app, db, world)
     assert clients["sub_chair"].post(f"/api/v1/applications/{app_id}/confirm").status_code == 200
-    results: list[int] = []
-    barrier = threading.Barrier(2)
+    def approve(name: str) -> int:
+        return app.test_client().post(f"/api/v1/applications/{app_id}/approve",
+                                      headers={"Authorization": f"Bearer {world.tokens[name]}"}).status_code
 
-    def approve(name: str) -> None:
-        client = app.test_client()
-        barrier.wait()
-        r = client.post(f"/api/v1/applications/{app_id}/approve",
-                        headers={"Authorization": f"Bearer {world.tokens[name]}"})
-        results.append(r.status_code)
-
-    threads = [threading.Thread(target=approve, args=(n,)) for n in ("chair", "admin")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = at_once([lambda: approve("chair"), lambda: approve("admin")])
     assert sorted(results) == [200, 409]
     reread(db)
     assert db.scalar(select(func.count()).select_from(Member).where(Member.name == "林晓")) == 1
@@ -320,20 +310,12 @@ def test_two_reviewers_approving_at_once_create_one_member(app, db, world, clien
 @requires_mariadb
 def test_two_applications_filed_at_once_leave_one_open(app, db, world):  # noqa: ANN001
     client, _ = new_applicant(app, db)
-    results: list[int] = []
-    barrier = threading.Barrier(2)
-
-    def apply() -> None:
+    def apply() -> int:
         c = ApiClient(app.test_client(), None)
         c.headers = client.headers
-        barrier.wait()
-        results.append(c.post("/api/v1/applications", json={**form(world.own_sub), "submit": True}).status_code)
+        return c.post("/api/v1/applications", json={**form(world.own_sub), "submit": True}).status_code
 
-    threads = [threading.Thread(target=apply) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = at_once([apply, apply])
     assert sorted(results) == [201, 409]
     reread(db)
     assert db.scalar(select(func.count()).select_from(Application)) == 1

@@ -14,6 +14,7 @@ from server.domain.members.models import Member
 from server.domain.membership.models import MembershipEvent, Transfer
 from tests.membership.test_applications import drain
 from tests.support.api_asserts import assert_error, reread
+from tests.support.concurrency import at_once
 from tests.support.world import requires_mariadb, wait_for
 
 
@@ -186,20 +187,6 @@ def test_move_is_refused_when_the_member_changed_meanwhile(db, world, clients): 
 # ---- concurrency ----------------------------------------------------------------------------
 
 
-def _run_at_once(fns) -> None:  # noqa: ANN001
-    barrier = threading.Barrier(len(fns))
-
-    def run(fn) -> None:  # noqa: ANN001
-        barrier.wait()
-        fn()
-
-    threads = [threading.Thread(target=run, args=(fn,)) for fn in fns]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-
-
 @pytest.mark.committing  # parallel connections must see committed rows
 @requires_mariadb
 def test_two_transfers_filed_at_once_leave_one_open(app, db, world):  # noqa: ANN001
@@ -211,7 +198,7 @@ def test_two_transfers_filed_at_once_leave_one_open(app, db, world):  # noqa: AN
             headers={"Authorization": f"Bearer {world.tokens[name]}"})
         results.append(r.status_code)
 
-    _run_at_once([lambda: file("sub_staff", world.other_sub), lambda: file("chair", world.empty_sub)])
+    at_once([lambda: file("sub_staff", world.other_sub), lambda: file("chair", world.empty_sub)])
     assert sorted(results) == [201, 409]
     reread(db)
     open_ = db.scalar(select(func.count()).select_from(Transfer).where(Transfer.open_member_id.is_not(None)))
@@ -259,7 +246,7 @@ def test_fifty_parallel_acceptances_keep_head_counts_true(app, rt, db, world, cl
 
     watcher = threading.Thread(target=watch)
     watcher.start()
-    _run_at_once([lambda tid=tid, dst=dst: accept(tid, dst) for tid, dst in transfers])
+    at_once([lambda tid=tid, dst=dst: accept(tid, dst) for tid, dst in transfers])
     done.set()
     watcher.join()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import date
 
 import pytest
@@ -12,6 +11,7 @@ from server.core.models import AuditLog
 from server.domain.members.models import Member
 from server.domain.org.models import SubUnion
 from tests.support.api_asserts import assert_error, reread
+from tests.support.concurrency import at_once
 from tests.support.world import ROLE_ACCOUNTS
 
 SUBS = "/api/v1/sub-unions"
@@ -253,28 +253,12 @@ def test_concurrent_creates_of_one_name_leave_exactly_one(app, db, world, warm_t
     if warm_token:
         assert app.test_client().get("/api/v1/auth/me", headers=headers).status_code == 200
     n = 5
-    barrier = threading.Barrier(n)
-    results: list[tuple[int, dict]] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
 
-    def create(i: int) -> None:
-        client = app.test_client()
-        try:
-            barrier.wait(timeout=10)
-            resp = client.post(SUBS, json={"name": "并发分工会", "code": f"BF{i}"}, headers=headers)
-            with lock:
-                results.append((resp.status_code, resp.get_json()))
-        except BaseException as exc:  # noqa: BLE001  (reported below)
-            with lock:
-                errors.append(exc)
+    def create(i: int) -> tuple[int, dict]:
+        resp = app.test_client().post(SUBS, json={"name": "并发分工会", "code": f"BF{i}"}, headers=headers)
+        return resp.status_code, resp.get_json()
 
-    threads = [threading.Thread(target=create, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not errors
+    results = at_once([lambda i=i: create(i) for i in range(n)])
     statuses = sorted(status for status, _ in results)
     assert statuses == [201] + [409] * (n - 1), results
     for status, body in results:
