@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from server.portal import DIST
-from tests.peers.apps import free_port
+from tests.peers.apps import free_port, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("UNION_CHROMIUM", "/usr/bin/chromium")
@@ -97,20 +97,6 @@ def browser_context_args(browser_context_args, portal):  # noqa: ANN001, ANN201
 # ---- the real app and the CAS server -----------------------------------------------------------
 
 
-def _wait(url: str, proc: subprocess.Popen, log: Path, what: str) -> None:
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if requests.get(url, timeout=2).status_code < 500:
-                return
-        except requests.RequestException:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"{what} did not start: " + log.read_text(errors="replace")[-3000:])
-        time.sleep(0.3)
-
-
 @pytest.fixture(scope="session")
 def portal(tmp_path_factory):  # noqa: ANN001, ANN201
     """``union serve --demo`` on a free port of 127.0.0.1, its CAS server configured."""
@@ -137,8 +123,8 @@ def portal(tmp_path_factory):  # noqa: ANN001, ANN201
                                stdout=app_out, stderr=subprocess.STDOUT, env=env, cwd=work)
         procs.append(app)
         try:
-            _wait(f"http://127.0.0.1:{cas_port}/cas/login", cas, cas_log, "CAS server")
-            _wait(f"http://127.0.0.1:{app_port}/api/v1/health", app, app_log, "union serve --demo")
+            wait_until_up(f"http://127.0.0.1:{cas_port}/cas/login", cas, cas_log, "CAS server", seconds=90)
+            wait_until_up(f"http://127.0.0.1:{app_port}/api/v1/health", app, app_log, "union serve --demo", seconds=90)
             yield {"base": f"http://127.0.0.1:{app_port}", "cas": f"http://127.0.0.1:{cas_port}/cas/",
                    "db": work / "instance" / "union.db"}
         finally:

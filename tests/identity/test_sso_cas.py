@@ -26,7 +26,7 @@ from server.domain.identity.models import ExternalIdentity, PortalSession
 from server.domain.members.models import Member
 from server.sso.cas import CasClient, CasError, parse_logout_request
 from server.sso.redirects import safe_next
-from tests.peers.apps import free_port, make_app, serve
+from tests.peers.apps import free_port, make_app, serve, wait_until_up
 
 PEER = Path(__file__).resolve().parents[1] / "peers" / "cas" / "run.py"
 CAS_USER, CAS_PASSWORD = "20190001", "cas-pass-1"
@@ -48,17 +48,7 @@ def _cas_peer(tmp_path_factory, user: str, attributes: dict):  # noqa: ANN001, A
     proc = subprocess.Popen([sys.executable, str(PEER), str(cas_port), str(workdir), json.dumps(cfg)],
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{cas_port}/cas/"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(url + "login", timeout=2).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("CAS server did not start: " + (workdir / "cas.log").read_text()[-2000:])
-        time.sleep(0.3)
+    wait_until_up(url + "login", proc, workdir / "cas.log", "CAS server")
     try:
         yield {"url": url, "app_port": app_port, "user": user}
     finally:

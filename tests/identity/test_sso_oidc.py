@@ -9,7 +9,6 @@ import re
 import shutil
 import subprocess
 import threading
-import time
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,7 +24,7 @@ from server.core.models import AuditLog
 from server.domain.accounts.models import User
 from server.domain.identity.models import ExternalIdentity
 from server.domain.members.models import Member
-from tests.peers.apps import free_port, make_app, serve
+from tests.peers.apps import free_port, make_app, serve, wait_until_up
 
 PEER_DIR = Path(__file__).resolve().parents[1] / "peers" / "oidc"
 SUBJECT = "20190002"
@@ -127,17 +126,7 @@ def provider(tmp_path_factory):  # noqa: ANN001, ANN201
     proc = subprocess.Popen([NODE, "server.mjs", str(port), json.dumps(cfg)], cwd=PEER_DIR,
                             stdout=log, stderr=subprocess.STDOUT)
     issuer = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if requests.get(issuer + "/.well-known/openid-configuration", timeout=2).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("oidc-provider did not start: " + log_path.read_text()[-2000:])
-        time.sleep(0.2)
+    wait_until_up(issuer + "/.well-known/openid-configuration", proc, log_path, "oidc-provider", seconds=30)
     proxy = TokenProxy(issuer)
     yield {"issuer": issuer, "app_port": app_port, "opaque_port": opaque_port, "callback": callback,
            "proxy": proxy, "accounts_file": accounts_file}

@@ -4,10 +4,15 @@ on a real loopback port when a peer (the CAS server's Single Logout) must reach 
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
+import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import pytest
+import requests
 from werkzeug.serving import make_server
 
 from server.app import create_app
@@ -46,3 +51,19 @@ def serve(app, port: int):  # noqa: ANN001, ANN201
     finally:
         server.shutdown()
         thread.join(timeout=5)
+
+
+def wait_until_up(url: str, proc: subprocess.Popen, log_path: Path, what: str, *, seconds: float = 60) -> None:
+    """Wait until a peer started in ``proc`` answers ``url`` below 500; fail the test with the
+    tail of its log when it exits or takes longer than ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if requests.get(url, timeout=2).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"{what} did not start: " + log_path.read_text(errors="replace")[-3000:])
+        time.sleep(0.2)
