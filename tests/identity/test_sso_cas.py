@@ -8,11 +8,10 @@ import json
 import re
 import subprocess
 import sys
-import threading
 import time
 from contextlib import contextmanager
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,7 +25,7 @@ from server.domain.identity.models import ExternalIdentity, PortalSession
 from server.domain.members.models import Member
 from server.sso.cas import CasClient, CasError, parse_logout_request
 from server.sso.redirects import safe_next
-from tests.peers.apps import free_port, make_app, serve, wait_until_up
+from tests.peers.apps import LoopbackHttp, free_port, make_app, serve, wait_until_up
 
 PEER = Path(__file__).resolve().parents[1] / "peers" / "cas" / "run.py"
 CAS_USER, CAS_PASSWORD = "20190001", "cas-pass-1"
@@ -324,7 +323,7 @@ SUCCESS = """<cas:serviceResponse xmlns:cas="http://www.yale.edu/tp/cas"><cas:au
 HUGE = "<cas:serviceResponse xmlns:cas=\"http://www.yale.edu/tp/cas\">" + "<x>" + "A" * (4 * 1024 * 1024) + "</x>"
 
 
-class FakeCas:
+class FakeCas(LoopbackHttp):
     """Answers /p3/serviceValidate with whatever body the test chose."""
 
     def __init__(self):
@@ -348,13 +347,8 @@ class FakeCas:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cas/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.start_serving(Handler, "/cas/")
 
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,8 @@ import json
 import re
 import shutil
 import subprocess
-import threading
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
@@ -24,7 +23,7 @@ from server.core.models import AuditLog
 from server.domain.accounts.models import User
 from server.domain.identity.models import ExternalIdentity
 from server.domain.members.models import Member
-from tests.peers.apps import free_port, make_app, serve, wait_until_up
+from tests.peers.apps import LoopbackHttp, free_port, make_app, serve, wait_until_up
 
 PEER_DIR = Path(__file__).resolve().parents[1] / "peers" / "oidc"
 SUBJECT = "20190002"
@@ -52,7 +51,7 @@ def _npm_ci() -> None:
     subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=PEER_DIR, check=True, timeout=300)
 
 
-class TokenProxy:
+class TokenProxy(LoopbackHttp):
     """Forwards to the provider; rewrites discovery so the token request passes through here,
     and when ``substitute`` is set, swaps the ID token in the answer (a token-substitution attack)."""
 
@@ -95,13 +94,8 @@ class TokenProxy:
                     body = json.dumps(token).encode()
                 self._reply(resp, body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.start_serving(Handler, "")
 
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="module")

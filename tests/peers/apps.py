@@ -67,3 +67,19 @@ def wait_until_up(url: str, proc: subprocess.Popen, log_path: Path, what: str, *
             proc.kill()
             pytest.fail(f"{what} did not start: " + log_path.read_text(errors="replace")[-3000:])
         time.sleep(0.2)
+
+
+class LoopbackHttp:
+    """A stand-in peer: ``http.server`` on a free loopback port, serving from a daemon thread
+    once started, until :meth:`close`."""
+
+    def start_serving(self, handler: type, path: str = "/") -> None:
+        from http.server import ThreadingHTTPServer
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

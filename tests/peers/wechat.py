@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
+from tests.peers.apps import LoopbackHttp
 
-class WechatPeer:
+
+class WechatPeer(LoopbackHttp):
     def __init__(self, appid: str = "wx-test-app", secret: str = "wx-test-secret"):
         self.appid, self.secret = appid, secret
         self.token_fetches = 0
@@ -77,14 +79,11 @@ class WechatPeer:
                     return self._json({"errcode": 0, "errmsg": "ok"})
                 return self._json({"errcode": 404, "errmsg": "not found"}, 404)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.handler = Handler
 
     def __enter__(self) -> WechatPeer:
-        self.thread.start()
+        self.start_serving(self.handler)
         return self
 
     def __exit__(self, *exc) -> None:  # noqa: ANN002
-        self.server.shutdown()
-        self.server.server_close()
+        self.close()
