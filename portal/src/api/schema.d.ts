@@ -3152,7 +3152,7 @@ export interface components {
             decided_at?: string | null;
             decided_by_name?: string | null;
             id?: number;
-            masked_fields?: string[];
+            readonly masked_fields?: string[];
             member_id?: number | null;
             /** @description 审批通过后发放的会员证号 */
             member_no?: string | null;
@@ -4374,9 +4374,15 @@ export interface components {
              * @default null
              */
             filter?: Record<string, never> | null;
-            /** @default 1 */
+            /**
+             * @description 页码，从 1 开始
+             * @default 1
+             */
             page?: number;
-            /** @default 20 */
+            /**
+             * @description 每页条数，1–200
+             * @default 20
+             */
             page_size?: number;
             /**
              * @description 排序字段，前加 - 为倒序
@@ -4414,9 +4420,15 @@ export interface components {
             sub_union_name?: string | null;
         };
         RunIn: {
-            /** @default 1 */
+            /**
+             * @description 页码，从 1 开始
+             * @default 1
+             */
             page?: number;
-            /** @default 20 */
+            /**
+             * @description 每页条数，1–200
+             * @default 20
+             */
             page_size?: number;
         };
         RunOut: {

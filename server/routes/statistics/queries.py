@@ -14,7 +14,7 @@ from server.domain.statistics import exports, stats
 from server.domain.statistics import query as ql
 from server.routes.common import Blueprint
 from server.routes.context import current_identity, db_session, require, runtime
-from server.routes.schemas import MAX_PAGE, JobOut, LocalDateTime
+from server.routes.schemas import JobOut, LocalDateTime, PageArgs
 
 blp = Blueprint("stats", __name__, url_prefix="/api/v1/stats", description="统计与导出（万能查询）")
 
@@ -27,14 +27,23 @@ FILTER_DOC = {
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-class QueryIn(Schema):
-    filter = mf.Raw(load_default=None, allow_none=True, metadata=FILTER_DOC)
-    fields = mf.Raw(load_default=None, allow_none=True,
-                        metadata={"type": "array", "items": {"type": "string"}, "description": "要返回的字段编码"})
-    sort = mf.Raw(load_default=None, allow_none=True,
-                      metadata={"type": "array", "items": {"type": "string"}, "description": "排序字段，前加 - 为倒序"})
-    page = mf.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
-    page_size = mf.Integer(load_default=20, validate=validate.Range(min=1, max=200))
+def filter_arg() -> mf.Raw:
+    """A query-language filter: checked by the query language itself, whose errors name the
+    path of each bad condition (``filter.all[1].op``), not by marshmallow."""
+    return mf.Raw(load_default=None, allow_none=True, metadata=FILTER_DOC)
+
+
+def codes_arg(description: str | None = None) -> mf.Raw:
+    """A list of catalogue field codes, checked by the query language (unknown and
+    not-permitted codes are named in its 422)."""
+    doc = {"type": "array", "items": {"type": "string"}} | ({"description": description} if description else {})
+    return mf.Raw(load_default=None, allow_none=True, metadata=doc)
+
+
+class QueryIn(PageArgs):
+    filter = filter_arg()
+    fields = codes_arg("要返回的字段编码")
+    sort = codes_arg("排序字段，前加 - 为倒序")
 
 
 class QueryOut(Schema):
@@ -47,7 +56,7 @@ class QueryOut(Schema):
 
 
 class SummaryIn(Schema):
-    filter = mf.Raw(load_default=None, allow_none=True, metadata=FILTER_DOC)
+    filter = filter_arg()
     group_by = mf.Raw(required=True, metadata={"type": "array", "items": {"type": "string"},
                                                    "description": "一到两个分组字段编码，如 [\"sub_union\", \"age_band\"]"})
 
@@ -81,9 +90,9 @@ class FieldsOut(Schema):
 class PresetIn(Schema):
     name = mf.String(required=True, validate=validate.Length(min=1, max=100))
     description = mf.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
-    filter = mf.Raw(load_default=None, allow_none=True, metadata=FILTER_DOC)
-    fields = mf.Raw(load_default=None, allow_none=True, metadata={"type": "array", "items": {"type": "string"}})
-    group_by = mf.Raw(load_default=None, allow_none=True, metadata={"type": "array", "items": {"type": "string"}})
+    filter = filter_arg()
+    fields = codes_arg()
+    group_by = codes_arg()
     shared = mf.Boolean(load_default=False, metadata={"description": "true：全校工会账号可见；false：仅本人"})
 
 
@@ -100,9 +109,8 @@ class PresetOut(Schema):
     created_at = LocalDateTime(allow_none=True)
 
 
-class RunIn(Schema):
-    page = mf.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
-    page_size = mf.Integer(load_default=20, validate=validate.Range(min=1, max=200))
+class RunIn(PageArgs):
+    """Which page of a preset's rows (a summary preset has one page)."""
 
 
 class RunOut(Schema):
@@ -113,11 +121,9 @@ class RunOut(Schema):
 
 
 class ExportIn(Schema):
-    filter = mf.Raw(load_default=None, allow_none=True, metadata=FILTER_DOC)
-    fields = mf.Raw(load_default=None, allow_none=True,
-                        metadata={"type": "array", "items": {"type": "string"}, "description": "导出字段，缺省为全部 44 项"})
-    group_by = mf.Raw(load_default=None, allow_none=True,
-                          metadata={"type": "array", "items": {"type": "string"}, "description": "给出时附加汇总表与柱状图"})
+    filter = filter_arg()
+    fields = codes_arg("导出字段，缺省为全部 44 项")
+    group_by = codes_arg("给出时附加汇总表与柱状图")
     template = mf.String(load_default=None, allow_none=True,
                              metadata={"description": "命名模板：provincial（河北省职工服务平台 / 秦工之家）"})
 
