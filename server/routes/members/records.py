@@ -6,11 +6,12 @@ from flask import jsonify, request
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
+from server.core.access import SIGNED_IN
 from server.core.errors import DomainError
 from server.domain.members import catalogue as cat
 from server.domain.members import history, registry, writes
 from server.routes.common import Blueprint
-from server.routes.context import current_identity, db_session, require
+from server.routes.context import current_identity, db_session
 from server.routes.schemas import LocalDateTime, PageArgs, id_field, page_of, page_schema
 
 blp = Blueprint("members", __name__, url_prefix="/api/v1", description="会员信息")
@@ -149,11 +150,9 @@ def _with_etag(body: dict) -> tuple[dict, dict]:
 class Fields(MethodView):
     @blp.doc(tags=MINIPROGRAM)
     @blp.response(200, FieldOut(many=True))
+    @blp.requires(SIGNED_IN)
     def get(self):
         """会员字段目录：编码、名称、类型、可选值、是否必填、是否敏感、谁可修改"""
-        from server.routes.context import require_identity
-
-        require_identity()
         return [f.public() for f in cat.CATALOGUE]
 
 
@@ -161,9 +160,10 @@ class Fields(MethodView):
 class Members(MethodView):
     @blp.arguments(MemberListArgs, location="query")
     @blp.response(200, page_schema(MemberSummary, "MemberPage"))
+    @blp.requires("members.read")
     def get(self, args):
         """会员列表：按姓名、拼音首字母、工号搜索；按分工会、状态筛选；分页与排序（敏感字段一律脱敏）"""
-        scope = require("members.read")
+        scope = current_identity().scope("members.read")
         query = registry.MemberQuery(q=args["q"], sub_union_id=args["sub_union_id"],
                                      membership_status=args["membership_status"],
                                      employment_status=args["employment_status"], sort=args["sort"])
@@ -174,10 +174,10 @@ class Members(MethodView):
 
     @blp.arguments(MemberIn)
     @blp.response(201, MemberOut)
+    @blp.requires("members.write")
     def post(self, data):
         """新增会员（分工会账号只能新增到本分工会）"""
         identity = current_identity()
-        require("members.write")
         member = writes.create(db_session(), identity, data)
         return _with_etag(render(member, identity))
 
@@ -185,6 +185,7 @@ class Members(MethodView):
 @blp.route("/members/<int:member_id>")
 class MemberItem(MethodView):
     @blp.response(200, MemberOut)
+    @blp.requires("members.read")
     def get(self, member_id):
         """会员详情（无权查看敏感信息的角色看到脱敏值；明文查看记入审计）"""
         identity = current_identity()
@@ -193,6 +194,7 @@ class MemberItem(MethodView):
 
     @blp.arguments(MemberPatch)
     @blp.response(200, MemberOut)
+    @blp.requires("members.write")
     def patch(self, data, member_id):
         """修改会员信息：须带读取时的版本号（version 或 If-Match），版本过期返回 409"""
         identity = current_identity()
@@ -207,6 +209,7 @@ class MemberItem(MethodView):
 @blp.route("/members/<int:member_id>/history")
 class MemberHistory(MethodView):
     @blp.response(200, HistoryOut(many=True))
+    @blp.requires("members.history")
     def get(self, member_id):
         """会员信息变更历史：字段、旧值、新值、操作人、时间"""
         identity = current_identity()
@@ -219,6 +222,7 @@ class MemberHistory(MethodView):
 class MyRecord(MethodView):
     @blp.doc(tags=MINIPROGRAM)
     @blp.response(200, MemberOut)
+    @blp.requires("self.read")
     def get(self):
         """本人的会员信息"""
         identity = current_identity()
@@ -227,6 +231,7 @@ class MyRecord(MethodView):
     @blp.doc(tags=MINIPROGRAM)
     @blp.arguments(SelfPatch)
     @blp.response(200, MemberOut)
+    @blp.requires("self.write")
     def patch(self, data):
         """修改本人信息（仅限联系方式、家庭、简历、爱好等本人可改字段）"""
         identity = current_identity()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
+from server.core.access import SIGNED_IN, any_of
 from server.domain.members import registry
 from server.domain.members.models import Member
 from server.domain.membership import transfers as wf
@@ -85,6 +86,7 @@ def render(t) -> dict:  # noqa: ANN001
 class Transfers(MethodView):
     @blp.arguments(TransferListArgs, location="query")
     @blp.response(200, page_schema(TransferOut, "TransferPage"))
+    @blp.requires("members.read")
     def get(self, args):
         """转会申请列表（分工会账号看到转出或转入本分工会的申请）"""
         total, rows = wf.search(db_session(), current_identity(), status=args["status"],
@@ -95,6 +97,7 @@ class Transfers(MethodView):
     @blp.errors(404)
     @blp.arguments(TransferIn)
     @blp.response(201, TransferOut)
+    @blp.requires(SIGNED_IN)
     def post(self, data):
         """申请转会（会员本人、转出分工会或校工会）"""
         return render(wf.request(db_session(), current_identity(), member_id=data["member_id"],
@@ -105,6 +108,7 @@ class Transfers(MethodView):
 class TransferItem(MethodView):
     @blp.doc(tags=MINIPROGRAM)
     @blp.response(200, TransferOut)
+    @blp.requires(SIGNED_IN)
     def get(self, transfer_id):
         """转会申请详情"""
         return render(wf.get_readable(db_session(), current_identity(), transfer_id))
@@ -113,6 +117,7 @@ class TransferItem(MethodView):
 @blp.route("/transfers/<int:transfer_id>/approve")
 class TransferApprove(MethodView):
     @blp.response(200, TransferOut)
+    @blp.requires(any_of("transfers.approve_out", "transfers.approve"))
     def post(self, transfer_id):
         """审批：待转出分工会审批时由转出分工会主席，待校工会审批时由校工会"""
         return render(wf.approve(db_session(), current_identity(), transfer_id))
@@ -121,6 +126,7 @@ class TransferApprove(MethodView):
 @blp.route("/transfers/<int:transfer_id>/accept")
 class TransferAccept(MethodView):
     @blp.response(200, TransferOut)
+    @blp.requires("transfers.accept")
     def post(self, transfer_id):
         """转入分工会主席接收：会员在同一事务中转入本分工会"""
         return render(wf.accept(db_session(), current_identity(), transfer_id))
@@ -130,6 +136,7 @@ class TransferAccept(MethodView):
 class TransferReject(MethodView):
     @blp.arguments(TransferRejectIn)
     @blp.response(200, TransferOut)
+    @blp.requires(any_of("transfers.approve_out", "transfers.approve", "transfers.accept"))
     def post(self, data, transfer_id):
         """驳回（当前步骤的审批人，或校工会），须填写原因"""
         return render(wf.reject(db_session(), current_identity(), transfer_id, data["reason"]))
@@ -139,6 +146,7 @@ class TransferReject(MethodView):
 class TransferCancel(MethodView):
     @blp.doc(tags=MINIPROGRAM)
     @blp.response(200, TransferOut)
+    @blp.requires(SIGNED_IN)
     def post(self, transfer_id):
         """取消（申请人或校工会，转入分工会接收之前）"""
         return render(wf.cancel(db_session(), current_identity(), transfer_id))
@@ -148,6 +156,7 @@ class TransferCancel(MethodView):
 class MyTransfers(MethodView):
     @blp.doc(tags=MINIPROGRAM)
     @blp.response(200, TransferOut(many=True))
+    @blp.requires("self.read")
     def get(self):
         """本人的转会申请"""
         return [render(t) for t in wf.mine(db_session(), current_identity())]
