@@ -40,5 +40,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index('ix_object_grants_user', table_name='object_grants')
+    # The table takes its indexes with it; dropping ix_object_grants_user first is refused on
+    # InnoDB, where the user_id foreign key needs it.
     op.drop_table('object_grants')
