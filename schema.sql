@@ -311,6 +311,21 @@ CREATE TABLE member_imports (
 
 CREATE INDEX ix_member_imports_requested_by ON member_imports (requested_by);
 
+CREATE TABLE object_grants (
+	id BIGINT NOT NULL AUTO_INCREMENT, 
+	object_type VARCHAR(32) NOT NULL, 
+	object_id BIGINT NOT NULL, 
+	user_id INTEGER NOT NULL, 
+	`role` VARCHAR(32) NOT NULL, 
+	granted_by INTEGER, 
+	granted_at DATETIME NOT NULL, 
+	CONSTRAINT pk_object_grants PRIMARY KEY (id), 
+	CONSTRAINT uq_object_grants UNIQUE (object_type, object_id, user_id, `role`), 
+	CONSTRAINT fk_object_grants_user_id_users FOREIGN KEY(user_id) REFERENCES users (id) ON DELETE CASCADE
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX ix_object_grants_user ON object_grants (user_id);
+
 CREATE TABLE portal_sessions (
 	id BIGINT NOT NULL AUTO_INCREMENT, 
 	user_id INTEGER NOT NULL, 

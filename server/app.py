@@ -17,6 +17,7 @@ from flask.json.provider import DefaultJSONProvider
 from sqlalchemy.exc import IntegrityError
 
 from server import config as config_mod
+from server.core import access
 from server.core import db as db_mod
 from server.core import queue as queue_mod
 from server.domain.accounts.login_throttle import LoginThrottle, ThrottleLimits
@@ -49,6 +50,18 @@ def load_models() -> None:
     importlib.import_module("server.core.models")
     for area in AREAS:
         area_modules(f"server.domain.{area}", ("models",), optional=True)
+
+
+def area_permissions() -> list:
+    """Every area's declared permissions (``server/domain/<area>/permissions.py``), in AREAS order."""
+    return [p for module in area_modules("server.domain", tuple(f"{a}.permissions" for a in AREAS), optional=True)
+            for p in module.PERMISSIONS]
+
+
+def load_permissions() -> None:
+    """Compose the role table from the areas' declarations (core imports no area, so the app
+    hands them in)."""
+    access.register(area_permissions())
 
 
 class IsoJSONProvider(DefaultJSONProvider):
@@ -110,6 +123,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     cfg = config_mod.load(config, instance_path)
     load_models()
+    load_permissions()
     app = Flask(__name__, instance_path=instance_path)
     app.config.update(cfg)
     app.config.update(

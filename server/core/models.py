@@ -1,13 +1,14 @@
 """The tables of the infrastructure that every area writes to: the audit log (who did what to
 which object, when, from where, old → new), the outbox of notices, the named sequences, and the
-columns every record of a background job run for one person holds (:class:`JobRecord`)."""
+columns every record of a background job run for one person holds (:class:`JobRecord`), and the
+object-level roles (:class:`ObjectGrant`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.core.db import Base, table_args
@@ -65,6 +66,27 @@ class Outbox(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ObjectGrant(Base):
+    """A role one person holds on one object, beside their role bindings: an activity's
+    organisers and check-in staff, a poll's tellers, a proposal's reviewers. The area owning the
+    object type names the roles and decides in its ``policy.py`` what each one may do
+    (:meth:`server.core.access.Identity.may`); the row itself means nothing to core."""
+
+    __tablename__ = "object_grants"
+    __table_args__ = table_args(
+        UniqueConstraint("object_type", "object_id", "user_id", "role", name="uq_object_grants"),
+        Index("ix_object_grants_user", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[int] = mapped_column(BigInteger)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(32))
+    granted_by: Mapped[int | None] = mapped_column(Integer)
+    granted_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class JobRecord:

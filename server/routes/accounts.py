@@ -5,16 +5,16 @@ from __future__ import annotations
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from server.core.access import ROLES
+from server.core.access import ROLE_CODES as _CODES
 from server.domain.accounts import users as accounts
 from server.routes.common import Blueprint
-from server.routes.context import config, db_session, require
+from server.routes.context import config, db_session
 from server.routes.context import current_identity as identity
 from server.routes.schemas import LocalDateTime, PageArgs, id_field, paged
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1", description="账号与角色（超级管理员）")
 
-ROLE_CODES = list(ROLES)
+ROLE_CODES = list(_CODES)
 
 
 class BindingSchema(Schema):
@@ -69,42 +69,42 @@ class RevokedOut(Schema):
 @blp.route("/roles")
 class Roles(MethodView):
     @blp.response(200, RoleDefOut(many=True))
+    @blp.requires("accounts.manage")
     def get(self):
         """角色表：每个角色的范围与权限"""
-        require("accounts.manage")
         return accounts.role_table()
 
 
 @blp.route("/users")
 class Users(MethodView):
     @paged(blp, UserListArgs, UserOut, "UserPage")
+    @blp.requires("accounts.manage")
     def get(self, args):
         """账号列表"""
-        require("accounts.manage")
         return accounts.list_users(db_session(), q=args["q"], role=args["role"],
                                    page=args["page"], page_size=args["page_size"])
 
     @blp.arguments(UserCreate)
     @blp.response(201, UserOut)
+    @blp.requires("accounts.manage")
     def post(self, data):
         """新建账号并授予角色"""
-        require("accounts.manage")
         return accounts.create_user(db_session(), identity(), hash_method=config("PASSWORD_HASH_METHOD"), **data)
 
 
 @blp.route("/users/<int:user_id>")
 class UserItem(MethodView):
     @blp.response(200, UserOut)
+    @blp.requires("accounts.manage")
     def get(self, user_id):
         """账号详情"""
-        require("accounts.manage")
         return accounts.get_user(db_session(), user_id)
 
     @blp.arguments(UserPatch)
     @blp.response(200, UserOut)
+    @blp.requires("accounts.manage")
     def patch(self, data, user_id):
         """修改账号：姓名、密码、角色、关联会员、启用/停用（停用与改密会吊销其全部令牌）"""
-        require("accounts.manage")
         return accounts.update_user(db_session(), identity(), user_id, data,
                                     hash_method=config("PASSWORD_HASH_METHOD"))
 
@@ -112,9 +112,9 @@ class UserItem(MethodView):
 @blp.route("/users/<int:user_id>/tokens")
 class UserTokens(MethodView):
     @blp.response(200, RevokedOut)
+    @blp.requires("accounts.manage")
     def delete(self, user_id):
         """吊销该账号的全部令牌（强制下线）"""
-        require("accounts.manage")
         return {"revoked": accounts.revoke_tokens(db_session(), identity(), user_id)}
 
 blueprints = [blp]

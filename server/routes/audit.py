@@ -9,7 +9,7 @@ from server.core.errors import Invalid
 from server.core.timeutil import to_utc_naive
 from server.domain.audit import log
 from server.routes.common import Blueprint
-from server.routes.context import db_session, require
+from server.routes.context import db_session
 from server.routes.schemas import LocalDateTime, PageArgs, id_field, paged
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit-log", description="审计日志（校级角色）")
@@ -41,9 +41,9 @@ class AuditArgs(PageArgs):
 @blp.route("")
 class AuditLog(MethodView):
     @paged(blp, AuditArgs, AuditOut, "AuditPage")
+    @blp.requires("audit.read")
     def get(self, args):
         """审计日志：谁、何时、做了什么、旧值 → 新值、来源地址"""
-        require("audit.read")
         q = log.AuditQuery(
             action=args["action"], object_type=args["object_type"], object_id=args["object_id"],
             actor_user_id=args["actor_user_id"],

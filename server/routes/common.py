@@ -7,6 +7,8 @@ many routes share (pages, local times, job records) are :mod:`server.routes.sche
 
 from __future__ import annotations
 
+from copy import deepcopy
+from functools import wraps
 from http import HTTPStatus
 from typing import Any
 
@@ -17,7 +19,9 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from webargs.flaskparser import FlaskParser
 from werkzeug.routing import IntegerConverter
 
+from server.core import access
 from server.core import text as text_rule
+from server.core.access import AnyOf, Requirement
 
 # ---- marshmallow in Chinese -------------------------------------------------------------
 
@@ -164,9 +168,47 @@ class Blueprint(flask_smorest.Blueprint):
     (a 404 for an id in the body, 429 …). There is no catch-all ``default`` response: the
     status-code conformance test then proves that nothing answers a status the document does
     not name.
+
+    Every operation declares once who may call it, directly above its ``def``:
+    ``@blp.requires("members.read")`` (several: all of them; ``any_of(a, b)``: one of them;
+    ``SIGNED_IN``: any identity) or ``@blp.public`` (no identity at all: ``security=[]``). The
+    declaration is in the document as ``x-permission``; tests/test_route_permissions.py fails on
+    an operation without one. Which object the caller may then touch is the area's ``policy.py``.
     """
 
     ARGUMENTS_PARSER = _Parser()
+    PUBLIC = "public"
+
+    @staticmethod
+    def requires(*requirements: Requirement):  # noqa: ANN205
+        """401 without an identity, 403 without the permissions, checked after the arguments are
+        parsed (an invalid body is a 422 whoever sends it) and before the handler runs. The
+        handler reads the caller with :func:`server.routes.context.current_identity`."""
+        if not requirements or not all(isinstance(r, (str, AnyOf)) for r in requirements):
+            raise TypeError("@blp.requires takes permissions, any_of(…) or SIGNED_IN")
+
+        def decorator(func):  # noqa: ANN001, ANN202
+            if getattr(func, "_apidoc", None) or hasattr(func, "__wrapped__"):
+                raise TypeError(f"@blp.requires goes directly above def {func.__qualname__}: "
+                                "the check runs after the arguments are parsed, right before the handler")
+
+            @wraps(func)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                from server.routes.context import current_identity
+
+                access.check(current_identity(), requirements)
+                return func(*args, **kwargs)
+
+            return _declare(wrapper, requirements)
+
+        return decorator
+
+    @staticmethod
+    def public(func):  # noqa: ANN001, ANN205
+        """No identity needed (health, login): documented with ``security=[]``, so no 401/403."""
+        func._apidoc = deepcopy(getattr(func, "_apidoc", {}))
+        func._apidoc.setdefault("manual_doc", {})["security"] = []
+        return _declare(func, Blueprint.PUBLIC)
 
     @staticmethod
     def errors(*statuses: int):  # noqa: ANN205
@@ -201,6 +243,24 @@ class Blueprint(flask_smorest.Blueprint):
             statuses.append(409)
         _document_errors(func, statuses)
         return func
+
+
+def declared_access(func: Any) -> str | None:
+    """What an operation declared (``x-permission``): ``public``, ``signed_in``, a permission,
+    ``a + b`` (all), ``a | b`` (one of); None when it declared nothing."""
+    return getattr(func, "_union_access", None)
+
+
+def _declare(func: Any, requirements: Any) -> Any:
+    if requirements == Blueprint.PUBLIC:
+        text = Blueprint.PUBLIC
+    else:
+        text = " + ".join(f"({r})" if isinstance(r, AnyOf) and len(requirements) > 1 else str(r)
+                          for r in requirements)
+    func._union_access = text
+    func._apidoc = deepcopy(getattr(func, "_apidoc", {}))
+    func._apidoc.setdefault("manual_doc", {})["x-permission"] = text
+    return func
 
 
 def _document_errors(func: Any, statuses: Any) -> None:

@@ -4,9 +4,9 @@ The caller is identified once per request from ``Authorization: Bearer <token>``
 that, from the portal's session cookie (Flask's signed session holding the key of a server-side
 portal session, see :mod:`server.domain.identity.sso`). A cookie-authenticated unsafe request must
 carry the session's CSRF token in ``X-CSRF-Token``; a Bearer request needs none, since a
-browser never attaches a bearer token by itself. :func:`require` is the one permission check every route
-uses; it delegates to :func:`server.core.access.require`, so jobs and later modules apply the
-very same rule.
+browser never attaches a bearer token by itself. Routes declare what they need with
+``@blp.requires`` (:class:`server.routes.common.Blueprint`), which checks the identity found here
+with :func:`server.core.access.check`; handlers read the caller with :func:`current_identity`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from typing import Any
 from flask import Response, current_app, g, request, session
 from sqlalchemy.orm import Session
 
-from server.core import access as roles
-from server.core.access import Identity, Scope
-from server.core.errors import Forbidden, Unauthorized
+from server.core.access import Identity
+from server.core.errors import Forbidden
 from server.domain.accounts import users as accounts
 from server.domain.identity import sessions
 
@@ -69,18 +68,6 @@ def _identify_portal_session() -> Identity | None:
     if identity is not None and request.method not in SAFE_METHODS and not sessions.csrf_ok(
             identity, request.headers.get(CSRF_HEADER)):
         raise Forbidden("缺少或无效的 CSRF 令牌（请求头 X-CSRF-Token），请刷新页面后重试", code="csrf_failed")
-    return identity
-
-
-def require(permission: str, sub_union_id: int | None = None, *, scoped: bool = False) -> Scope:
-    """401 without identity, 403 without the permission, 404 outside the caller's scope."""
-    return roles.require(current_identity(), permission, sub_union_id, scoped=scoped)
-
-
-def require_identity() -> Identity:
-    identity = current_identity()
-    if identity is None:
-        raise Unauthorized("请先登录")
     return identity
 
 

@@ -22,9 +22,9 @@ class HealthOut(Schema):
 
 @blp.route("/health")
 class Health(MethodView):
-    @blp.doc(security=[])
     @blp.response(200, HealthOut)
     @blp.alt_response(503, schema=HealthOut, description="数据库或 Redis 不可用")
+    @blp.public
     def get(self):
         """运行状态（负载均衡与监控用，无需登录）"""
         rt = runtime()

@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
+from server.core.access import SIGNED_IN
 from server.domain.org import sub_unions
 from server.routes.common import Blueprint
-from server.routes.context import current_identity, db_session, require, require_identity
+from server.routes.context import current_identity, db_session
 from server.routes.schemas import LocalDateTime
 
 blp = Blueprint("sub_unions", __name__, url_prefix="/api/v1/sub-unions", description="分工会")
@@ -62,16 +63,16 @@ def _with_counts(subs):  # noqa: ANN001, ANN202
 @blp.route("")
 class SubUnions(MethodView):
     @blp.response(200, SubUnionOut(many=True))
+    @blp.requires("sub_unions.read")
     def get(self):
         """分工会列表与人数（分工会账号只看到本分工会）"""
-        scope = require("sub_unions.read")
-        return _with_counts(sub_unions.list_in_scope(db_session(), scope))
+        return _with_counts(sub_unions.list_in_scope(db_session(), current_identity().scope("sub_unions.read")))
 
     @blp.arguments(SubUnionIn)
     @blp.response(201, SubUnionOut)
+    @blp.requires("sub_unions.manage")
     def post(self, data):
         """新建分工会"""
-        require("sub_unions.manage")
         return _with_counts([sub_unions.create(db_session(), current_identity(), data)])[0]
 
 
@@ -79,32 +80,33 @@ class SubUnions(MethodView):
 class SubUnionOptions(MethodView):
     @blp.doc(tags=["小程序", "sub_unions"])
     @blp.response(200, SubUnionOption(many=True))
+    @blp.requires(SIGNED_IN)
     def get(self):
         """可选的分工会（名称与编码，供入会、转会时选择；不含人数）"""
-        require_identity()
         return sub_unions.options(db_session())
 
 
 @blp.route("/<int:sub_union_id>")
 class SubUnionItem(MethodView):
     @blp.response(200, SubUnionOut)
+    @blp.requires("sub_unions.read")
     def get(self, sub_union_id):
         """分工会详情与人数"""
-        require("sub_unions.read", sub_union_id, scoped=True)
-        return _with_counts([sub_unions.get(db_session(), sub_union_id)])[0]
+        return _with_counts([sub_unions.get_visible(db_session(), current_identity(), sub_union_id)])[0]
 
     @blp.arguments(SubUnionPatch)
     @blp.response(200, SubUnionOut)
+    @blp.requires("sub_unions.manage")
     def patch(self, data, sub_union_id):
         """修改分工会"""
-        require("sub_unions.manage", sub_union_id, scoped=True)
-        sub = sub_unions.get(db_session(), sub_union_id)
+        sub = sub_unions.get_visible(db_session(), current_identity(), sub_union_id, "sub_unions.manage")
         return _with_counts([sub_unions.update(db_session(), current_identity(), sub, data)])[0]
 
     @blp.response(204)
+    @blp.requires("sub_unions.manage")
     def delete(self, sub_union_id):
         """删除分工会（仍有会员记录或账号绑定时不能删除）"""
-        require("sub_unions.manage", sub_union_id, scoped=True)
-        sub_unions.delete(db_session(), current_identity(), sub_unions.get(db_session(), sub_union_id))
+        identity = current_identity()
+        sub_unions.delete(db_session(), identity, sub_unions.get_visible(db_session(), identity, sub_union_id, "sub_unions.manage"))
 
 blueprints = [blp]

@@ -24,6 +24,7 @@ from server.domain.accounts.users import (
     identity_of,
     issue_token,
 )
+from server.domain.identity import policy
 from server.domain.identity.models import WechatAccount
 from server.domain.identity.sso import (
     AccountDisabled,
@@ -216,6 +217,19 @@ def unbind(session: Session, actor: Identity, account: WechatAccount) -> None:
     session.flush()
     audit.record(session, actor, "wechat.unbind", object_type="member", object_id=member_id,
                  sub_union_id=member.sub_union_id if member else None, new={"wechat_account_id": account.id})
+
+
+def unbind_member(session: Session, actor: Identity, member_id: int) -> None:
+    """The school union ends a member's binding: 404 outside the caller's reach (as for a
+    member that does not exist), 403 for a sub-union account, 404 when there is no binding."""
+    member = session.get(Member, member_id)
+    if not policy.visible(actor, member.sub_union_id if member else None):
+        raise NotFound("记录不存在")
+    if not policy.may_unbind_member(actor):
+        raise Forbidden("只有校工会可以为会员解除微信绑定")
+    if member is None:
+        raise NotFound("记录不存在")
+    unbind(session, actor, wechat_account_of_member(session, member_id))
 
 
 def wechat_account_of_member(session: Session, member_id: int) -> WechatAccount:

@@ -29,9 +29,9 @@ from server.domain.members import catalogue as cat
 from server.domain.members import registry, writes
 from server.domain.members.models import Member
 from server.domain.members.validation import clean, labelled
-from server.domain.membership import member_numbers
+from server.domain.membership import member_numbers, policy
 from server.domain.membership.models import Application
-from server.domain.membership.steps import act_on, allowed, clean_reason, record_event, transition
+from server.domain.membership.steps import act_on, clean_reason, record_event, transition
 from server.domain.org.models import SubUnion
 
 UNION_DECIDES = frozenset({"member_no", "union_join_date", "membership_status", "employment_status"})
@@ -192,7 +192,7 @@ def withdraw(session: Session, identity: Identity | None, app_id: int) -> Applic
 def _own(session: Session, identity: Identity | None, app_id: int, action: str) -> Application:
     """The applicant's own application; a reviewer who can see it is told it is not theirs."""
     app = _load(session, identity, app_id)
-    if app.applicant_user_id != identity.user_id:
+    if not policy.is_applicant(identity, app):
         raise Forbidden(f"只有申请人本人可以{action}入会申请")
     return app
 
@@ -213,14 +213,9 @@ def mine(session: Session, identity: Identity | None) -> list[Application]:
 # ---- reading and the review queues ------------------------------------------------------------
 
 
-def visible(identity: Identity, app: Application) -> bool:
-    """The applicant sees their own; reviewers see submitted ones within scope (never drafts)."""
-    return app.applicant_user_id == identity.user_id or (
-        app.status != "draft" and allowed(identity, "applications.read", app.sub_union_id))
-
-
 def _load(session: Session, identity: Identity | None, app_id: int, *may: str) -> Application:
-    return act_on(session, identity, Application, app_id, may=may, visible=visible, missing="入会申请不存在")
+    return act_on(session, identity, Application, app_id, may=may, visible=policy.application_visible,
+                  missing="入会申请不存在")
 
 
 def get_readable(session: Session, identity: Identity | None, app_id: int) -> Application:
@@ -231,21 +226,20 @@ def review_queue(session: Session, identity: Identity | None, *, status: str | N
                  page: int, page_size: int) -> tuple[int, list[Application]]:
     scope = require(identity, "applications.read")
     conds = [Application.status != "draft"]
-    if not scope.everything:
-        conds.append(Application.sub_union_id.in_(scope.sub_union_ids or {-1}))
     if status:
         conds.append(Application.status == status)
     if sub_union_id is not None:
         conds.append(Application.sub_union_id == sub_union_id)
-    total = session.scalar(select(func.count(Application.id)).where(*conds)) or 0
-    rows = session.scalars(select(Application).where(*conds).options(*SHOWN).order_by(Application.id.desc())
+    total = session.scalar(scope.filter(select(func.count(Application.id)).where(*conds),
+                                        Application.sub_union_id)) or 0
+    rows = session.scalars(scope.filter(select(Application).where(*conds), Application.sub_union_id)
+                           .options(*SHOWN).order_by(Application.id.desc())
                            .offset((page - 1) * page_size).limit(page_size)).all()
     return total, list(rows)
 
 
 def can_see_sensitive(identity: Identity, app: Application) -> bool:
-    return app.applicant_user_id == identity.user_id or identity.scope("members.read_sensitive").covers(
-        app.sub_union_id)
+    return policy.sees_application_sensitive(identity, app)
 
 
 # ---- reviewing ---------------------------------------------------------------------------------
@@ -253,7 +247,7 @@ def can_see_sensitive(identity: Identity, app: Application) -> bool:
 
 def confirm(session: Session, identity: Identity | None, app_id: int) -> Application:
     app = _load(session, identity, app_id, "applications.confirm")
-    if not allowed(identity, "applications.confirm", app.sub_union_id):
+    if not policy.may_confirm(identity, app):
         raise Forbidden("只有申请人所选分工会可以确认入会申请")
     _check_state(app, ("submitted",), "确认", "confirmed")
     transition(session, Application, app, ("submitted",),
@@ -269,8 +263,7 @@ def reject(session: Session, identity: Identity | None, app_id: int, reason: Any
     """At 待分工会确认 by the sub-union (or the school union); at 待校工会审批 by the school union."""
     app = _load(session, identity, app_id, "applications.confirm", "applications.approve")
     _check_state(app, IN_REVIEW, "驳回", "rejected")
-    if not allowed(identity, "applications.approve", app.sub_union_id) and not (
-            app.status == "submitted" and allowed(identity, "applications.confirm", app.sub_union_id)):
+    if not policy.may_reject_application(identity, app):
         raise Forbidden("待校工会审批的入会申请只能由校工会驳回")
     text = clean_reason(reason)
     before = app.status
@@ -288,7 +281,7 @@ def reject(session: Session, identity: Identity | None, app_id: int, reason: Any
 def approve(session: Session, identity: Identity | None, app_id: int) -> Application:
     """The school union approves: the member record is created (or a 退会 record reactivated)."""
     app = _load(session, identity, app_id, "applications.approve")
-    if not allowed(identity, "applications.approve", app.sub_union_id):
+    if not policy.may_approve(identity, app):
         raise Forbidden("当前账号不能审批这份入会申请")
     _check_state(app, ("confirmed",), "审批", "approved")
     now, today = utcnow(), local_today()

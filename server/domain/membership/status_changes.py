@@ -31,10 +31,10 @@ from server.core.timeutil import utcnow
 from server.domain.members import registry, writes
 from server.domain.members.models import Member
 from server.domain.members.validation import parse_date
+from server.domain.membership import policy
 from server.domain.membership.models import StatusChange
 from server.domain.membership.steps import (
     act_on,
-    allowed,
     clean_reason,
     record_event,
     transition,
@@ -76,7 +76,8 @@ def request(session: Session, identity: Identity | None, *, member_id: int, kind
     member = session.get(Member, member_id)
     if member is None:
         raise NotFound("会员不存在")
-    require(identity, "status_changes.request", member.sub_union_id, scoped=True)
+    if not policy.may_request_status_change_of(identity, member.sub_union_id):
+        raise NotFound("记录不存在")  # another sub-union's member: as if there were none
     errors: dict[str, str] = {}
     if kind not in KINDS:
         errors["kind"] = f"应为以下之一：{'、'.join(KINDS)}"
@@ -101,13 +102,9 @@ def request(session: Session, identity: Identity | None, *, member_id: int, kind
     return sc
 
 
-def visible(identity: Identity, sc: StatusChange) -> bool:
-    """Staff whose members.read covers the member's sub-union (the school union: every one)."""
-    return identity.user_id == sc.requested_by or allowed(identity, "members.read", sc.sub_union_id)
-
-
 def _load(session: Session, identity: Identity | None, change_id: int, *may: str) -> StatusChange:
-    return act_on(session, identity, StatusChange, change_id, may=may, visible=visible, missing="状态变更申请不存在")
+    return act_on(session, identity, StatusChange, change_id, may=may, visible=policy.status_change_visible,
+                  missing="状态变更申请不存在")
 
 
 def get_readable(session: Session, identity: Identity | None, change_id: int) -> StatusChange:
@@ -124,14 +121,14 @@ def search(session: Session, identity: Identity | None, *, status: str | None, m
            page: int, page_size: int) -> tuple[int, list[StatusChange]]:
     scope = require(identity, "members.read")
     conds = []
-    if not scope.everything:
-        conds.append(StatusChange.sub_union_id.in_(scope.sub_union_ids or {-1}))
     if status:
         conds.append(StatusChange.status == status)
     if member_id is not None:
         conds.append(StatusChange.member_id == member_id)
-    total = session.scalar(select(func.count(StatusChange.id)).where(*conds)) or 0
-    rows = session.scalars(select(StatusChange).where(*conds).options(*SHOWN).order_by(StatusChange.id.desc())
+    total = session.scalar(scope.filter(select(func.count(StatusChange.id)).where(*conds),
+                                        StatusChange.sub_union_id)) or 0
+    rows = session.scalars(scope.filter(select(StatusChange).where(*conds), StatusChange.sub_union_id)
+                           .options(*SHOWN).order_by(StatusChange.id.desc())
                            .offset((page - 1) * page_size).limit(page_size)).all()
     return total, list(rows)
 
@@ -192,7 +189,7 @@ def reject(session: Session, identity: Identity | None, change_id: int, reason: 
 
 def cancel(session: Session, identity: Identity | None, change_id: int) -> StatusChange:
     sc = _load(session, identity, change_id, "status_changes.request", "status_changes.approve")
-    if identity.user_id != sc.requested_by and not allowed(identity, "status_changes.approve", sc.sub_union_id):
+    if not policy.may_cancel_status_change(identity, sc):
         raise Forbidden("只有申请人或校工会可以取消状态变更申请")
     _check_state(sc, OPEN, "取消")
     transition(session, StatusChange, sc, OPEN, {"status": "cancelled", "open_member_id": None,

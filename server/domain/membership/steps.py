@@ -28,10 +28,15 @@ def act_on(session: Session, identity: Identity | None, model: type[T], obj_id: 
     1. 401 without identity;
     2. 403 when the caller holds none of the permissions ``may`` (empty: anyone signed in, e.g.
        an applicant) — decided before looking, so a nonexistent id answers the same;
-    3. 404 when there is no such object *or the caller cannot see it* (``visible``): another
-       sub-union's application and an id that exists nowhere are indistinguishable;
-    4. whether this caller may take this step on this object is then the action's own rule, a
-       403 with the reason, or a 409 for the wrong state — said only to those who can see it.
+    3. 404 when there is no such object *or the caller cannot see it* (``visible``, from
+       :mod:`server.domain.membership.policy`): another sub-union's application and an id that
+       exists nowhere are indistinguishable;
+    4. whether this caller may take this step on this object is then the action's own rule
+       (the policy's ``may_*``), a 403 with the reason, or a 409 for the wrong state — said only
+       to those who can see it.
+
+    Steps 1–2 repeat the route's ``@blp.requires``: a job or another area calling the workflow
+    gets the same answer.
     """
     if identity is None:
         raise Unauthorized("请先登录")
@@ -42,12 +47,6 @@ def act_on(session: Session, identity: Identity | None, model: type[T], obj_id: 
     if obj is None or not visible(identity, obj):
         raise NotFound(missing)
     return obj
-
-
-def allowed(identity: Identity, permission: str, sub_union_id: int | None) -> bool:
-    """Whether ``permission`` reaches an object of ``sub_union_id`` (None: a school-level object)."""
-    scope = identity.scope(permission)
-    return scope.everything or (sub_union_id is not None and scope.covers(sub_union_id))
 
 
 def transition(session: Session, model: Any, obj: Any, from_states: tuple[str, ...], values: dict[str, Any],

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from server.core import audit
@@ -26,10 +26,10 @@ from server.core.access import Identity, require
 from server.core.errors import Conflict, Forbidden, Invalid, NotFound
 from server.core.timeutil import local_today, utcnow
 from server.domain.members.models import Member
+from server.domain.membership import policy
 from server.domain.membership.models import Transfer
 from server.domain.membership.steps import (
     act_on,
-    allowed,
     clean_reason,
     record_event,
     transition,
@@ -63,11 +63,11 @@ def request(session: Session, identity: Identity | None, *, member_id: int, to_s
         require(identity, "members.write")  # 401
     member = session.get(Member, member_id)
     if member is None:
-        if identity.member_id is None:
+        if not policy.may_request_transfer(identity):
             require(identity, "members.write")  # 403 for accounts that could never ask
         raise NotFound("会员不存在")
-    if identity.member_id != member.id:
-        require(identity, "members.write", member.sub_union_id, scoped=True)
+    if not policy.may_request_transfer_of(identity, member.id, member.sub_union_id):
+        require(identity, "members.write", member.sub_union_id, scoped=True)  # 403, else 404
     text = clean_reason(reason)
     target = session.get(SubUnion, to_sub_union_id)
     if target is None:
@@ -94,15 +94,9 @@ def request(session: Session, identity: Identity | None, *, member_id: int, to_s
 # ---- reading ------------------------------------------------------------------------------
 
 
-def visible(identity: Identity, t: Transfer) -> bool:
-    """The member themself, the requester, staff of either sub-union, the school union."""
-    return (identity.member_id == t.member_id or identity.user_id == t.requested_by
-            or allowed(identity, "members.read", t.from_sub_union_id)
-            or allowed(identity, "members.read", t.to_sub_union_id))
-
-
 def _load(session: Session, identity: Identity | None, transfer_id: int, *may: str) -> Transfer:
-    return act_on(session, identity, Transfer, transfer_id, may=may, visible=visible, missing="转会申请不存在")
+    return act_on(session, identity, Transfer, transfer_id, may=may, visible=policy.transfer_visible,
+                  missing="转会申请不存在")
 
 
 def get_readable(session: Session, identity: Identity | None, transfer_id: int) -> Transfer:
@@ -120,15 +114,14 @@ def search(session: Session, identity: Identity | None, *, status: str | None, m
            page: int, page_size: int) -> tuple[int, list[Transfer]]:
     scope = require(identity, "members.read")
     conds = []
-    if not scope.everything:
-        ids = scope.sub_union_ids or {-1}
-        conds.append(or_(Transfer.from_sub_union_id.in_(ids), Transfer.to_sub_union_id.in_(ids)))
     if status:
         conds.append(Transfer.status == status)
     if member_id is not None:
         conds.append(Transfer.member_id == member_id)
-    total = session.scalar(select(func.count(Transfer.id)).where(*conds)) or 0
-    rows = session.scalars(select(Transfer).where(*conds).options(*SHOWN).order_by(Transfer.id.desc())
+    ends = (Transfer.from_sub_union_id, Transfer.to_sub_union_id)  # both sub-unions see it
+    total = session.scalar(scope.filter(select(func.count(Transfer.id)).where(*conds), *ends)) or 0
+    rows = session.scalars(scope.filter(select(Transfer).where(*conds), *ends).options(*SHOWN)
+                           .order_by(Transfer.id.desc())
                            .offset((page - 1) * page_size).limit(page_size)).all()
     return total, list(rows)
 
@@ -148,12 +141,12 @@ def approve(session: Session, identity: Identity | None, transfer_id: int) -> Tr
     """Step 1 (requested) by the out sub-union's chair; step 2 (out_approved) by the school union."""
     t = _load(session, identity, transfer_id, "transfers.approve_out", "transfers.approve")
     if t.status == "requested":
-        if not allowed(identity, "transfers.approve_out", t.from_sub_union_id):
+        if not policy.may_approve_out(identity, t):
             raise Forbidden("待转出分工会审批：只有转出分工会主席可以审批")
         values = {"status": "out_approved", "out_approved_by": identity.user_id, "out_approved_at": utcnow()}
         event, action = "transfer.out_approved", "transfer.approve_out"
     elif t.status == "out_approved":
-        if not allowed(identity, "transfers.approve", t.from_sub_union_id):
+        if not policy.may_approve_transfer(identity, t):
             raise Forbidden("待校工会审批：只有校工会可以审批")
         values = {"status": "school_approved", "school_approved_by": identity.user_id,
                   "school_approved_at": utcnow()}
@@ -171,7 +164,7 @@ def approve(session: Session, identity: Identity | None, transfer_id: int) -> Tr
 def accept(session: Session, identity: Identity | None, transfer_id: int) -> Transfer:
     """The in sub-union accepts: the member moves, in the same transaction."""
     t = _load(session, identity, transfer_id, "transfers.accept")
-    if not allowed(identity, "transfers.accept", t.to_sub_union_id):
+    if not policy.may_accept(identity, t):
         raise Forbidden("只有转入分工会主席可以接收")
     _check_state(t, ("school_approved",), "接收")
     now = utcnow()
@@ -202,18 +195,10 @@ def accept(session: Session, identity: Identity | None, transfer_id: int) -> Tra
     return t
 
 
-def _step_permission(t: Transfer) -> tuple[str, int | None]:
-    return {
-        "requested": ("transfers.approve_out", t.from_sub_union_id),
-        "out_approved": ("transfers.approve", None),
-        "school_approved": ("transfers.accept", t.to_sub_union_id),
-    }.get(t.status, ("transfers.approve", None))
-
-
 def reject(session: Session, identity: Identity | None, transfer_id: int, reason: Any) -> Transfer:
     t = _load(session, identity, transfer_id, "transfers.approve_out", "transfers.approve", "transfers.accept")
     _check_state(t, OPEN, "驳回")
-    if not (allowed(identity, *_step_permission(t)) or allowed(identity, "transfers.approve", None)):
+    if not policy.may_reject_transfer(identity, t):
         raise Forbidden(f"该转会申请{STATUS_LABELS[t.status]}，当前账号不能驳回")
     text = clean_reason(reason)
     before = t.status
@@ -231,7 +216,7 @@ def reject(session: Session, identity: Identity | None, transfer_id: int, reason
 def cancel(session: Session, identity: Identity | None, transfer_id: int) -> Transfer:
     """The requester or the school union, before the in sub-union accepts."""
     t = _load(session, identity, transfer_id)
-    if identity.user_id != t.requested_by and not allowed(identity, "transfers.approve", None):
+    if not policy.may_cancel_transfer(identity, t):
         raise Forbidden("只有申请人或校工会可以取消转会申请")
     _check_state(t, OPEN, "取消")
     before = t.status

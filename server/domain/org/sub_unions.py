@@ -14,6 +14,7 @@ from server.core.access import Identity, Scope
 from server.core.errors import Conflict, Invalid, NotFound
 from server.domain.accounts.models import RoleBinding
 from server.domain.members.models import Member
+from server.domain.org import policy
 from server.domain.org.models import SubUnion
 
 CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -42,15 +43,19 @@ def counts(session: Session, ids: list[int] | None = None) -> dict[int, Counts]:
 
 
 def list_in_scope(session: Session, scope: Scope) -> list[SubUnion]:
-    stmt = select(SubUnion).order_by(SubUnion.sort_order, SubUnion.id)
-    if not scope.everything:
-        stmt = stmt.where(SubUnion.id.in_(scope.sub_union_ids or {-1}))
-    return list(session.scalars(stmt))
+    return list(session.scalars(scope.filter(select(SubUnion).order_by(SubUnion.sort_order, SubUnion.id), SubUnion.id)))
 
 
 def options(session: Session) -> list[SubUnion]:
     """Names only, for a member choosing their sub-union; no counts leave through here."""
     return list(session.scalars(select(SubUnion).order_by(SubUnion.sort_order, SubUnion.id)))
+
+
+def get_visible(session: Session, identity: Identity, sub_union_id: int, permission: str = "sub_unions.read") -> SubUnion:
+    """404 for another sub-union's (as for one that does not exist), then the sub-union."""
+    if not policy.visible(identity, sub_union_id, permission):
+        raise NotFound("记录不存在")
+    return get(session, sub_union_id)
 
 
 def get(session: Session, sub_union_id: int) -> SubUnion:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from server.core.access import ROLES
+from server.core.access import ROLES, SIGNED_IN
 from server.domain.accounts import users as accounts
 from server.domain.identity import sessions
 from server.routes.common import Blueprint
-from server.routes.context import client_address, config, db_session, require_identity, runtime
+from server.routes.context import client_address, config, current_identity, db_session, runtime
 from server.routes.schemas import LocalDateTime
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="登录与身份")
@@ -69,10 +69,11 @@ def roles_of(identity) -> list[dict]:  # noqa: ANN001
 
 @blp.route("/login")
 class Login(MethodView):
-    @blp.doc(tags=MINIPROGRAM + ["auth"], security=[])
+    @blp.doc(tags=MINIPROGRAM + ["auth"])
     @blp.errors(401, 429)
     @blp.arguments(LoginIn)
     @blp.response(200, LoginOut)
+    @blp.public
     def post(self, data):
         """用户名密码登录（本地账号：初始化与演示用）
 
@@ -92,9 +93,10 @@ class Login(MethodView):
 class Logout(MethodView):
     @blp.doc(tags=MINIPROGRAM + ["auth"])
     @blp.response(204)
+    @blp.requires(SIGNED_IN)
     def post(self):
         """退出登录：当前令牌（或门户会话）立即失效"""
-        identity = require_identity()
+        identity = current_identity()
         if identity.extra.get("portal_session_id") is not None:
             from flask import session as cookie
 
@@ -109,9 +111,10 @@ class Logout(MethodView):
 class Me(MethodView):
     @blp.doc(tags=MINIPROGRAM + ["auth"])
     @blp.response(200, MeOut)
+    @blp.requires(SIGNED_IN)
     def get(self):
         """当前登录者：账号、角色与范围、关联的会员"""
-        identity = require_identity()
+        identity = current_identity()
         perms = sorted(set().union(*(ROLES[b.role].permissions for b in identity.bindings)))
         return {
             "user": {"id": identity.user_id, "username": identity.username,

@@ -8,11 +8,11 @@ from flask import current_app
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
+from server.core.access import SIGNED_IN
 from server.core.errors import DomainError, Forbidden, NotFound, TooManyRequests, Unauthorized
 from server.domain.identity import wechat
-from server.domain.members.models import Member
 from server.routes.common import Blueprint
-from server.routes.context import client_address, config, db_session, require, require_identity, runtime
+from server.routes.context import client_address, config, current_identity, db_session, runtime
 from server.routes.schemas import LocalDateTime
 from server.wechat import WechatError
 
@@ -99,10 +99,11 @@ def _openid_for(code: str) -> tuple[str, str | None, bool]:
 
 @blp.route("/auth/wechat/login")
 class WechatLogin(MethodView):
-    @blp.doc(tags=TAGS, security=[])
+    @blp.doc(tags=TAGS)
     @blp.errors(401, 403, 429, 502, 503)
     @blp.arguments(WechatLoginIn)
     @blp.response(200, WechatLoginOut)
+    @blp.public
     def post(self, data):
         """微信小程序登录：code 换取本站令牌
 
@@ -127,13 +128,14 @@ class WechatBind(MethodView):
     @blp.errors(429)
     @blp.arguments(BindIn)
     @blp.response(200, WechatLoginOut)
+    @blp.requires(SIGNED_IN)
     def post(self, data):
         """以工号 + 姓名 + 证件号码后六位绑定会员
 
         每个微信用户、每个工号每小时最多尝试 5 次（429），每次尝试都记入审计日志。
         成功后返回新的令牌（此后以会员账号登录），旧令牌可能失效。
         """
-        identity = require_identity()
+        identity = current_identity()
         db = db_session()
         user, member = wechat.bind_by_identity_check(
             db, _limiter(), identity, staff_no=data["staff_no"], name=data["name"], id_last6=data["id_last6"])
@@ -145,9 +147,10 @@ class WechatBind(MethodView):
 
     @blp.doc(tags=TAGS)
     @blp.response(204)
+    @blp.requires(SIGNED_IN)
     def delete(self):
         """解除本人微信与会员的绑定"""
-        identity = require_identity()
+        identity = current_identity()
         db = db_session()
         wechat.unbind(db, identity, wechat.wechat_account_of(db, identity))
 
@@ -156,9 +159,10 @@ class WechatBind(MethodView):
 class WechatBindCode(MethodView):
     @blp.doc(tags=TAGS)
     @blp.response(200, BindCodeOut)
+    @blp.requires(SIGNED_IN)
     def post(self):
         """发起统一身份认证绑定：返回一次性绑定码和 web-view 地址（10 分钟内有效）"""
-        identity = require_identity()
+        identity = current_identity()
         db = db_session()
         account = wechat.wechat_account_of(db, identity)
         if config("CAS_SERVER_URL"):
@@ -181,13 +185,7 @@ class WechatBindCode(MethodView):
 class MemberWechatBinding(MethodView):
     @blp.doc(tags=["wechat"])
     @blp.response(204)
+    @blp.requires("members.write")
     def delete(self, member_id):
         """校工会为会员解除微信绑定（校级角色）"""
-        db = db_session()
-        member = db.get(Member, member_id)
-        scope = require("members.write", member.sub_union_id if member else None, scoped=True)
-        if not scope.everything:
-            raise Forbidden("只有校工会可以为会员解除微信绑定")
-        if member is None:
-            raise NotFound("记录不存在")
-        wechat.unbind(db, require_identity(), wechat.wechat_account_of_member(db, member_id))
+        wechat.unbind_member(db_session(), current_identity(), member_id)

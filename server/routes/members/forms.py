@@ -16,13 +16,13 @@ from flask.views import MethodView
 from marshmallow import fields, validate
 
 from server.core import audit
-from server.core.access import Identity
+from server.core.access import SIGNED_IN, Identity
 from server.core.errors import Invalid, NotFound
 from server.core.timeutil import local_today
 from server.domain.members import form_pdf, registry
 from server.domain.members.models import Member
 from server.routes.common import Blueprint
-from server.routes.context import current_identity, db_session, require, require_identity
+from server.routes.context import current_identity, db_session
 from server.routes.members.records import MemberListArgs
 
 blp = Blueprint("member_forms", __name__, url_prefix="/api/v1", description="会员登记表（PDF 打印）")
@@ -80,6 +80,7 @@ def _single(session, identity: Identity, member: Member, *, own: bool) -> Respon
 @blp.route("/members/<int:member_id>/registration-form.pdf")
 class MemberForm(MethodView):
     @blp.response(200, PDF, content_type="application/pdf", description="一页 A4 的 PDF")
+    @blp.requires("members.read")
     def get(self, member_id):
         """打印会员登记表（PDF）：无权查看敏感信息的角色打印脱敏值；明文打印与导出均记入审计"""
         identity = current_identity()
@@ -92,11 +93,11 @@ class MemberForm(MethodView):
 class MemberForms(MethodView):
     @blp.arguments(FormBatchArgs, location="query")
     @blp.response(200, PDF, content_type="application/pdf", description="每位会员一页 A4 的 PDF")
+    @blp.requires("members.read", "members.export")
     def get(self, args):
         """批量打印会员登记表（PDF）：筛选条件同会员列表，每人一页；超过 limit 人返回 422，请缩小筛选范围"""
         identity = current_identity()
-        scope = require("members.read")
-        require("members.export")
+        scope = identity.scope("members.read")
         session = db_session()
         query = registry.MemberQuery(q=args["q"], sub_union_id=args["sub_union_id"],
                                      membership_status=args["membership_status"],
@@ -140,9 +141,10 @@ class MyForm(MethodView):
     @blp.doc(tags=["小程序", "members"])
     @blp.errors(404)
     @blp.response(200, PDF, content_type="application/pdf", description="一页 A4 的 PDF")
+    @blp.requires(SIGNED_IN)
     def get(self):
         """打印本人的会员登记表（PDF）"""
-        identity = require_identity()
+        identity = current_identity()
         if identity.member_id is None:
             raise NotFound("当前账号尚未关联会员信息")
         session = db_session()

@@ -14,7 +14,7 @@ from server.domain.members import excel, import_template, importer, imports
 from server.domain.members.models import MemberImport
 from server.domain.org import sub_unions
 from server.routes.common import Blueprint
-from server.routes.context import answer_after_commit, config, current_identity, db_session, require, runtime
+from server.routes.context import answer_after_commit, config, current_identity, db_session, runtime
 from server.routes.schemas import JobOut
 
 blp = Blueprint("members_import", __name__, url_prefix="/api/v1", description="会员批量导入（Excel）")
@@ -95,9 +95,10 @@ class ImportJobOut(JobOut):
 class ImportTemplate(MethodView):
     @blp.doc(responses={"200": {"description": "导入模板", "content": {
         excel.XLSX_MIME: {"schema": {"type": "string", "format": "binary"}}}}})
+    @blp.requires("members.import")
     def get(self):
         """下载会员导入模板（列名、下拉选项、填写说明；分工会账号只列出本分工会）"""
-        scope = require("members.import")
+        scope = current_identity().scope("members.import")
         names = [s.name for s in sub_unions.list_in_scope(db_session(), scope)]
         return send_file(io.BytesIO(import_template.template(names)), mimetype=excel.XLSX_MIME, as_attachment=True,
                          download_name="会员导入模板.xlsx", max_age=0)
@@ -112,6 +113,7 @@ class Import(MethodView):
                                   "轮询 GET /api/v1/members/imports/{id} 查看进度与报告")
     @blp.alt_response(413, description="文件过大或行数过多")
     @blp.alt_response(422, description="文件无效；或正式导入（all_or_nothing）时有错误行，返回同样的报告，未写入任何数据")
+    @blp.requires("members.import", "members.write")
     def post(self, args):
         """批量导入会员（新增或按工号/证件号码更新）；先试导入（dry_run=true）查看报告，再正式导入"""
         upload = request.files.get("file")
@@ -140,6 +142,7 @@ class Import(MethodView):
 @blp.route("/members/imports/<int:import_id>")
 class ImportJob(MethodView):
     @blp.response(200, ImportJobOut)
+    @blp.requires("members.import")
     def get(self, import_id):
         """导入任务的进度与报告（仅发起人可见）：已检查行数、已写入行数；完成后给出与直接导入相同的报告"""
         record = imports.get_own(db_session(), current_identity(), import_id)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
+from server.core.access import SIGNED_IN
 from server.domain.members import catalogue as cat
 from server.domain.members import history, registry, writes
 from server.routes.common import Blueprint
-from server.routes.context import current_identity, db_session, require
+from server.routes.context import current_identity, db_session
 from server.routes.schemas import LocalDateTime, PageArgs, id_field, paged
 from server.routes.versions import expected_version, with_etag
 
@@ -119,11 +120,9 @@ class HistoryOut(Schema):
 class Fields(MethodView):
     @blp.doc(tags=MINIPROGRAM)
     @blp.response(200, FieldOut(many=True))
+    @blp.requires(SIGNED_IN)
     def get(self):
         """会员字段目录：编码、名称、类型、可选值、是否必填、是否敏感、谁可修改"""
-        from server.routes.context import require_identity
-
-        require_identity()
         return [f.public() for f in cat.CATALOGUE]
 
 
@@ -132,9 +131,10 @@ class Members(MethodView):
     # The page's rows are already MemberSummary's shape (test_members checks that the schema would
     # dump them unchanged): sent as they are, without dumping every value through marshmallow again.
     @paged(blp, MemberListArgs, MemberSummary, "MemberPage", dump=False)
+    @blp.requires("members.read")
     def get(self, args):
         """会员列表：按姓名、拼音首字母、工号搜索；按分工会、状态筛选；分页与排序（敏感字段一律脱敏）"""
-        scope = require("members.read")
+        scope = current_identity().scope("members.read")
         query = registry.MemberQuery(q=args["q"], sub_union_id=args["sub_union_id"],
                                      membership_status=args["membership_status"],
                                      employment_status=args["employment_status"], sort=args["sort"])
@@ -143,10 +143,10 @@ class Members(MethodView):
     @blp.arguments(MemberIn)
     @blp.response(201, MemberOut)
     @with_etag
+    @blp.requires("members.write")
     def post(self, data):
         """新增会员（分工会账号只能新增到本分工会）"""
         identity = current_identity()
-        require("members.write")
         member = writes.create(db_session(), identity, data)
         return registry.seen_by(db_session(), identity, member)
 
@@ -155,6 +155,7 @@ class Members(MethodView):
 class MemberItem(MethodView):
     @blp.response(200, MemberOut)
     @with_etag
+    @blp.requires("members.read")
     def get(self, member_id):
         """会员详情（无权查看敏感信息的角色看到脱敏值；明文查看记入审计）"""
         identity = current_identity()
@@ -164,6 +165,7 @@ class MemberItem(MethodView):
     @blp.arguments(MemberPatch)
     @blp.response(200, MemberOut)
     @with_etag
+    @blp.requires("members.write")
     def patch(self, data, member_id):
         """修改会员信息：须带读取时的版本号（version 或 If-Match），版本过期返回 409"""
         identity = current_identity()
@@ -177,6 +179,7 @@ class MemberItem(MethodView):
 @blp.route("/members/<int:member_id>/history")
 class MemberHistory(MethodView):
     @blp.response(200, HistoryOut(many=True))
+    @blp.requires("members.history")
     def get(self, member_id):
         """会员信息变更历史：字段、旧值、新值、操作人、时间"""
         identity = current_identity()
@@ -190,6 +193,7 @@ class MyRecord(MethodView):
     @blp.doc(tags=MINIPROGRAM)
     @blp.response(200, MemberOut)
     @with_etag
+    @blp.requires("self.read")
     def get(self):
         """本人的会员信息"""
         identity = current_identity()
@@ -199,6 +203,7 @@ class MyRecord(MethodView):
     @blp.arguments(SelfPatch)
     @blp.response(200, MemberOut)
     @with_etag
+    @blp.requires("self.write")
     def patch(self, data):
         """修改本人信息（仅限联系方式、家庭、简历、爱好等本人可改字段）"""
         identity = current_identity()

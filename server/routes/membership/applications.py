@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
+from server.core.access import SIGNED_IN, any_of
 from server.domain.members import catalogue as cat
 from server.domain.members import registry
 from server.domain.membership import applications as wf
@@ -79,6 +80,7 @@ class ApplicationRejectIn(Schema):
 @blp.route("/applications")
 class Applications(MethodView):
     @paged(blp, QueueArgs, ApplicationOut, "ApplicationPage")
+    @blp.requires("applications.read")
     def get(self, args):
         """入会审核队列（分工会账号只看到本分工会的申请；草稿不在队列中）"""
         return wf.review_queue(db_session(), current_identity(), status=args["status"],
@@ -87,6 +89,7 @@ class Applications(MethodView):
     @blp.doc(tags=MINIPROGRAM)
     @blp.arguments(ApplicationIn)
     @blp.response(201, ApplicationOut)
+    @blp.requires(SIGNED_IN)
     def post(self, data):
         """填写入会申请（尚未入会的登录用户；submit 为 true 时提交审核，否则保存草稿）"""
         submit = data.pop("submit", False)
@@ -97,6 +100,7 @@ class Applications(MethodView):
 class ApplicationItem(MethodView):
     @blp.doc(tags=MINIPROGRAM)
     @blp.response(200, ApplicationOut)
+    @blp.requires(SIGNED_IN)
     def get(self, application_id):
         """入会申请详情（申请人本人，或本范围内的审核人）"""
         return wf.get_readable(db_session(), current_identity(), application_id)
@@ -104,6 +108,7 @@ class ApplicationItem(MethodView):
     @blp.doc(tags=MINIPROGRAM)
     @blp.arguments(ApplicationPatch)
     @blp.response(200, ApplicationOut)
+    @blp.requires(SIGNED_IN)
     def patch(self, data, application_id):
         """申请人修改草稿（只需传要改的字段），submit 为 true 时提交审核"""
         session = db_session()
@@ -114,6 +119,7 @@ class ApplicationItem(MethodView):
 @blp.route("/applications/<int:application_id>/confirm")
 class ApplicationConfirm(MethodView):
     @blp.response(200, ApplicationOut)
+    @blp.requires("applications.confirm")
     def post(self, application_id):
         """分工会确认（分工会主席或操作员，限本分工会的申请）"""
         session = db_session()
@@ -123,6 +129,7 @@ class ApplicationConfirm(MethodView):
 @blp.route("/applications/<int:application_id>/approve")
 class ApplicationApprove(MethodView):
     @blp.response(200, ApplicationOut)
+    @blp.requires("applications.approve")
     def post(self, application_id):
         """校工会审批通过：建立会员记录、发放会员证号、入会时间为审批当天"""
         session = db_session()
@@ -133,6 +140,7 @@ class ApplicationApprove(MethodView):
 class ApplicationReject(MethodView):
     @blp.arguments(ApplicationRejectIn)
     @blp.response(200, ApplicationOut)
+    @blp.requires(any_of("applications.confirm", "applications.approve"))
     def post(self, data, application_id):
         """驳回（待分工会确认时由分工会或校工会，待校工会审批时由校工会），须填写原因"""
         session = db_session()
@@ -143,6 +151,7 @@ class ApplicationReject(MethodView):
 class ApplicationWithdraw(MethodView):
     @blp.doc(tags=MINIPROGRAM)
     @blp.response(200, ApplicationOut)
+    @blp.requires(SIGNED_IN)
     def post(self, application_id):
         """申请人撤回（审批通过之前）"""
         session = db_session()
@@ -153,6 +162,7 @@ class ApplicationWithdraw(MethodView):
 class MyApplications(MethodView):
     @blp.doc(tags=MINIPROGRAM)
     @blp.response(200, ApplicationOut(many=True))
+    @blp.requires(SIGNED_IN)
     def get(self):
         """本人的入会申请及其状态（最新的在前）"""
         return wf.mine(db_session(), current_identity())

@@ -6,6 +6,7 @@ from flask import current_app
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
+from server.core.access import any_of
 from server.domain.members import registry
 from server.domain.membership import status_changes as wf
 from server.domain.membership.steps import membership_events
@@ -70,6 +71,7 @@ class MembershipEventOut(Schema):
 @blp.route("/status-changes")
 class StatusChanges(MethodView):
     @paged(blp, StatusChangeListArgs, StatusChangeOut, "StatusChangePage")
+    @blp.requires("members.read")
     def get(self, args):
         """状态变更申请列表（分工会账号只看到本分工会的）"""
         return wf.search(db_session(), current_identity(), status=args["status"],
@@ -78,6 +80,7 @@ class StatusChanges(MethodView):
     @blp.errors(404)
     @blp.arguments(StatusChangeIn)
     @blp.response(201, StatusChangeOut)
+    @blp.requires("status_changes.request")
     def post(self, data):
         """申请状态变更：离职、退休、去世、复职（分工会或校工会），须填写生效日期与原因"""
         return wf.request(db_session(), current_identity(), member_id=data["member_id"], kind=data["kind"],
@@ -87,6 +90,7 @@ class StatusChanges(MethodView):
 @blp.route("/status-changes/<int:change_id>")
 class StatusChangeItem(MethodView):
     @blp.response(200, StatusChangeOut)
+    @blp.requires("members.read")
     def get(self, change_id):
         """状态变更申请详情"""
         return wf.get_readable(db_session(), current_identity(), change_id)
@@ -95,6 +99,7 @@ class StatusChangeItem(MethodView):
 @blp.route("/status-changes/<int:change_id>/approve")
 class StatusChangeApprove(MethodView):
     @blp.response(200, StatusChangeOut)
+    @blp.requires("status_changes.approve")
     def post(self, change_id):
         """校工会审批通过：人员状态与会籍状态随之变更（退休者转入离退休分工会），记入会籍记录"""
         return wf.approve(db_session(), current_identity(), change_id,
@@ -105,6 +110,7 @@ class StatusChangeApprove(MethodView):
 class StatusChangeReject(MethodView):
     @blp.arguments(StatusChangeRejectIn)
     @blp.response(200, StatusChangeOut)
+    @blp.requires("status_changes.approve")
     def post(self, data, change_id):
         """校工会驳回，须填写原因"""
         return wf.reject(db_session(), current_identity(), change_id, data["reason"])
@@ -113,6 +119,7 @@ class StatusChangeReject(MethodView):
 @blp.route("/status-changes/<int:change_id>/cancel")
 class StatusChangeCancel(MethodView):
     @blp.response(200, StatusChangeOut)
+    @blp.requires(any_of("status_changes.request", "status_changes.approve"))
     def post(self, change_id):
         """取消（申请人或校工会，审批之前）"""
         return wf.cancel(db_session(), current_identity(), change_id)
@@ -121,6 +128,7 @@ class StatusChangeCancel(MethodView):
 @blp.route("/members/<int:member_id>/membership-events")
 class MemberEvents(MethodView):
     @blp.response(200, MembershipEventOut(many=True))
+    @blp.requires("members.history")
     def get(self, member_id):
         """会籍记录（组织关系接转）：入会、转会、退休、离职、去世、复职，各带日期与原因"""
         session = db_session()

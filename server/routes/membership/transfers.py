@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
+from server.core.access import SIGNED_IN, any_of
 from server.domain.membership import transfers as wf
 from server.routes.common import Blueprint
 from server.routes.context import current_identity, db_session
@@ -61,6 +62,7 @@ class TransferListArgs(PageArgs):
 @blp.route("/transfers")
 class Transfers(MethodView):
     @paged(blp, TransferListArgs, TransferOut, "TransferPage")
+    @blp.requires("members.read")
     def get(self, args):
         """转会申请列表（分工会账号看到转出或转入本分工会的申请）"""
         return wf.search(db_session(), current_identity(), status=args["status"],
@@ -70,6 +72,7 @@ class Transfers(MethodView):
     @blp.errors(404)
     @blp.arguments(TransferIn)
     @blp.response(201, TransferOut)
+    @blp.requires(SIGNED_IN)
     def post(self, data):
         """申请转会（会员本人、转出分工会或校工会）"""
         return wf.request(db_session(), current_identity(), member_id=data["member_id"],
@@ -80,6 +83,7 @@ class Transfers(MethodView):
 class TransferItem(MethodView):
     @blp.doc(tags=MINIPROGRAM)
     @blp.response(200, TransferOut)
+    @blp.requires(SIGNED_IN)
     def get(self, transfer_id):
         """转会申请详情"""
         return wf.get_readable(db_session(), current_identity(), transfer_id)
@@ -88,6 +92,7 @@ class TransferItem(MethodView):
 @blp.route("/transfers/<int:transfer_id>/approve")
 class TransferApprove(MethodView):
     @blp.response(200, TransferOut)
+    @blp.requires(any_of("transfers.approve_out", "transfers.approve"))
     def post(self, transfer_id):
         """审批：待转出分工会审批时由转出分工会主席，待校工会审批时由校工会"""
         return wf.approve(db_session(), current_identity(), transfer_id)
@@ -96,6 +101,7 @@ class TransferApprove(MethodView):
 @blp.route("/transfers/<int:transfer_id>/accept")
 class TransferAccept(MethodView):
     @blp.response(200, TransferOut)
+    @blp.requires("transfers.accept")
     def post(self, transfer_id):
         """转入分工会主席接收：会员在同一事务中转入本分工会"""
         return wf.accept(db_session(), current_identity(), transfer_id)
@@ -105,6 +111,7 @@ class TransferAccept(MethodView):
 class TransferReject(MethodView):
     @blp.arguments(TransferRejectIn)
     @blp.response(200, TransferOut)
+    @blp.requires(any_of("transfers.approve_out", "transfers.approve", "transfers.accept"))
     def post(self, data, transfer_id):
         """驳回（当前步骤的审批人，或校工会），须填写原因"""
         return wf.reject(db_session(), current_identity(), transfer_id, data["reason"])
@@ -114,6 +121,7 @@ class TransferReject(MethodView):
 class TransferCancel(MethodView):
     @blp.doc(tags=MINIPROGRAM)
     @blp.response(200, TransferOut)
+    @blp.requires(SIGNED_IN)
     def post(self, transfer_id):
         """取消（申请人或校工会，转入分工会接收之前）"""
         return wf.cancel(db_session(), current_identity(), transfer_id)
@@ -123,6 +131,7 @@ class TransferCancel(MethodView):
 class MyTransfers(MethodView):
     @blp.doc(tags=MINIPROGRAM)
     @blp.response(200, TransferOut(many=True))
+    @blp.requires("self.read")
     def get(self):
         """本人的转会申请"""
         return wf.mine(db_session(), current_identity())

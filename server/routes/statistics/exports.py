@@ -20,6 +20,7 @@ blp = Blueprint("exports", __name__, url_prefix="/api/v1/exports", description="
 @blp.route("")
 class ExportList(MethodView):
     @paged(blp, PageArgs, ExportOut, "ExportPage")
+    @blp.requires("members.export")
     def get(self, args):
         """我的导出任务（最新在前）；文件保留期满后删除，记录保留"""
         total, rows = exports.list_own(db_session(), current_identity(), page=args["page"],
@@ -30,6 +31,7 @@ class ExportList(MethodView):
 @blp.route("/<int:export_id>")
 class ExportItem(MethodView):
     @blp.response(200, ExportOut)
+    @blp.requires("members.export")
     def get(self, export_id):
         """导出进度：已写行数 / 总行数；完成后给出下载地址（仅发起人可见）"""
         return exports.describe(exports.get_own(db_session(), current_identity(), export_id))
@@ -39,6 +41,7 @@ class ExportItem(MethodView):
 class ExportDownload(MethodView):
     @blp.errors(409, 410)
     @blp.response(200, {"type": "string", "format": "binary"}, content_type=XLSX)
+    @blp.requires("members.export")
     def get(self, export_id):
         """下载导出文件（仅发起人）"""
         export = exports.get_own(db_session(), current_identity(), export_id)

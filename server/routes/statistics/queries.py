@@ -13,7 +13,7 @@ from marshmallow import fields as mf
 from server.domain.statistics import exports, stats
 from server.domain.statistics import query as ql
 from server.routes.common import Blueprint
-from server.routes.context import current_identity, db_session, require, runtime
+from server.routes.context import current_identity, db_session, runtime
 from server.routes.schemas import JobOut, LocalDateTime, PageArgs
 
 blp = Blueprint("stats", __name__, url_prefix="/api/v1/stats", description="统计与导出（万能查询）")
@@ -141,9 +141,9 @@ class ExportOut(JobOut):
 @blp.route("/fields")
 class QueryFields(MethodView):
     @blp.response(200, FieldsOut)
+    @blp.requires("stats.read")
     def get(self):
         """可查询的字段（目录字段与派生字段）、各类型可用的运算符、命名导出模板"""
-        require("stats.read")
         return {"fields": [f.public() for f in ql.FIELDS.values()], "ops": ql.OP_LABELS,
                 "templates": exports.templates()}
 
@@ -152,6 +152,7 @@ class QueryFields(MethodView):
 class Query(MethodView):
     @blp.arguments(QueryIn)
     @blp.response(200, QueryOut)
+    @blp.requires("stats.read")
     def post(self, body):
         """万能查询：按条件筛选本账号范围内的会员，返回总数与所选字段（敏感字段按角色脱敏）"""
         return stats.run_query(db_session(), current_identity(), body["filter"], body["fields"], body["sort"],
@@ -162,6 +163,7 @@ class Query(MethodView):
 class Summary(MethodView):
     @blp.arguments(SummaryIn)
     @blp.response(200, SummaryOut)
+    @blp.requires("stats.read")
     def post(self, body):
         """分组统计：按一到两个字段计数，含合计与可直接绘图的 labels / series"""
         return stats.summarize(db_session(), current_identity(), body["filter"], body["group_by"])
@@ -170,12 +172,14 @@ class Summary(MethodView):
 @blp.route("/presets")
 class Presets(MethodView):
     @blp.response(200, PresetOut(many=True))
+    @blp.requires("stats.read")
     def get(self):
         """查询方案：内置常用统计、本人保存的与共享的方案"""
         return stats.list_presets(db_session(), current_identity())
 
     @blp.arguments(PresetIn)
     @blp.response(201, PresetOut)
+    @blp.requires("stats.read")
     def post(self, body):
         """保存查询方案（shared=true 时全校工会账号可见；运行时总按运行者的范围统计）"""
         return stats.create_preset(db_session(), current_identity(), body)
@@ -184,6 +188,7 @@ class Presets(MethodView):
 @blp.route("/presets/<string:preset_id>")
 class PresetItem(MethodView):
     @blp.response(204)
+    @blp.requires("stats.read")
     def delete(self, preset_id):
         """删除本人保存的查询方案"""
         stats.delete_preset(db_session(), current_identity(), preset_id)
@@ -193,6 +198,7 @@ class PresetItem(MethodView):
 class PresetRun(MethodView):
     @blp.arguments(RunIn)
     @blp.response(200, RunOut)
+    @blp.requires("stats.read")
     def post(self, body, preset_id):
         """运行查询方案（按运行者的范围）：分组方案返回统计，其余返回名单"""
         return stats.run_preset(db_session(), current_identity(), preset_id, body["page"], body["page_size"])
@@ -204,6 +210,7 @@ class Export(MethodView):
     @blp.response(200, {"type": "string", "format": "binary"}, content_type=XLSX,
                   description="不超过 5000 行：直接返回 .xlsx")
     @blp.alt_response(202, schema=ExportOut, description="超过 5000 行：后台任务导出，轮询 GET /api/v1/exports/{id}")
+    @blp.requires("members.export")
     def post(self, body):
         """一键导出 Excel：明细表（中文表头、冻结首行、日期为日期），给出 group_by 时附汇总表与柱状图"""
         session = db_session()
