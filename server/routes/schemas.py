@@ -111,3 +111,15 @@ def paged(blp: Any, args: type[PageArgs], item: type[Schema], name: str, *, dump
         return blp.arguments(args, location="query")(blp.response(200, page_schema(item, name))(view))
 
     return decorator
+
+
+def reason_field(description: str, **kwargs: Any) -> fields.String:
+    """A reason a person writes (for a request, a rejection): required, 1–500 characters."""
+    return fields.String(required=True, validate=validate.Length(min=1, max=500),
+                         metadata={"description": description}, **kwargs)
+
+
+class RejectIn(Schema):
+    """What every workflow step's rejection carries: the reason, shown to the people involved."""
+
+    reason = reason_field("驳回原因")

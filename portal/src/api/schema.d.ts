@@ -270,7 +270,7 @@ export interface paths {
             };
             requestBody: {
                 content: {
-                    "application/json": components["schemas"]["ApplicationRejectIn"];
+                    "application/json": components["schemas"]["RejectIn"];
                 };
             };
             responses: {
@@ -2250,7 +2250,7 @@ export interface paths {
             };
             requestBody: {
                 content: {
-                    "application/json": components["schemas"]["StatusChangeRejectIn"];
+                    "application/json": components["schemas"]["RejectIn"];
                 };
             };
             responses: {
@@ -2767,7 +2767,7 @@ export interface paths {
             };
             requestBody: {
                 content: {
-                    "application/json": components["schemas"]["TransferRejectIn"];
+                    "application/json": components["schemas"]["RejectIn"];
                 };
             };
             responses: {
@@ -3317,10 +3317,6 @@ export interface components {
              * @description 参加工作时间
              */
             work_start_date?: string | null;
-        };
-        ApplicationRejectIn: {
-            /** @description 驳回原因 */
-            reason: string;
         };
         ApplicationValues: {
             /**
@@ -4402,6 +4398,10 @@ export interface components {
             }[];
             total?: number;
         };
+        RejectIn: {
+            /** @description 驳回原因 */
+            reason: string;
+        };
         RevokedOut: {
             revoked?: number;
         };
@@ -4452,6 +4452,7 @@ export interface components {
              */
             kind: "离职" | "退休" | "去世" | "复职";
             member_id: number;
+            /** @description 变更原因 */
             reason: string;
         };
         StatusChangeOut: {
@@ -4480,10 +4481,6 @@ export interface components {
             page?: number;
             page_size?: number;
             total?: number;
-        };
-        StatusChangeRejectIn: {
-            /** @description 驳回原因 */
-            reason: string;
         };
         SubUnionIn: {
             /** @default null */
@@ -4596,10 +4593,6 @@ export interface components {
             page?: number;
             page_size?: number;
             total?: number;
-        };
-        TransferRejectIn: {
-            /** @description 驳回原因 */
-            reason: string;
         };
         UserBrief: {
             display_name?: string;

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from server.core import audit
@@ -31,7 +31,7 @@ from server.domain.members.models import Member
 from server.domain.members.validation import clean, labelled
 from server.domain.membership import member_numbers, policy
 from server.domain.membership.models import Application
-from server.domain.membership.steps import act_on, clean_reason, record_event, transition
+from server.domain.membership.steps import act_on, clean_reason, page_in_scope, record_event, transition
 from server.domain.org.models import SubUnion
 
 UNION_DECIDES = frozenset({"member_no", "union_join_date", "membership_status", "employment_status"})
@@ -230,12 +230,8 @@ def review_queue(session: Session, identity: Identity | None, *, status: str | N
         conds.append(Application.status == status)
     if sub_union_id is not None:
         conds.append(Application.sub_union_id == sub_union_id)
-    total = session.scalar(scope.filter(select(func.count(Application.id)).where(*conds),
-                                        Application.sub_union_id)) or 0
-    rows = session.scalars(scope.filter(select(Application).where(*conds), Application.sub_union_id)
-                           .options(*SHOWN).order_by(Application.id.desc())
-                           .offset((page - 1) * page_size).limit(page_size)).all()
-    return total, list(rows)
+    return page_in_scope(session, scope, Application, conds, (Application.sub_union_id,), SHOWN,
+                         page=page, page_size=page_size)
 
 
 def can_see_sensitive(identity: Identity, app: Application) -> bool:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from server.core import audit
@@ -36,6 +36,7 @@ from server.domain.membership.models import StatusChange
 from server.domain.membership.steps import (
     act_on,
     clean_reason,
+    page_in_scope,
     record_event,
     transition,
     user_of_member,
@@ -125,12 +126,8 @@ def search(session: Session, identity: Identity | None, *, status: str | None, m
         conds.append(StatusChange.status == status)
     if member_id is not None:
         conds.append(StatusChange.member_id == member_id)
-    total = session.scalar(scope.filter(select(func.count(StatusChange.id)).where(*conds),
-                                        StatusChange.sub_union_id)) or 0
-    rows = session.scalars(scope.filter(select(StatusChange).where(*conds), StatusChange.sub_union_id)
-                           .options(*SHOWN).order_by(StatusChange.id.desc())
-                           .offset((page - 1) * page_size).limit(page_size)).all()
-    return total, list(rows)
+    return page_in_scope(session, scope, StatusChange, conds, (StatusChange.sub_union_id,), SHOWN,
+                         page=page, page_size=page_size)
 
 
 def retirees_sub_union(session: Session, code: str | None) -> int | None:

@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from server.core.access import Identity
+from server.core.access import Identity, Scope
 from server.core.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from server.core.timeutil import utcnow
 from server.domain.accounts.models import User
@@ -111,3 +111,14 @@ def names(session: Session, user_ids: set[int | None]) -> dict[int, str]:
     if not ids:
         return {}
     return dict(session.execute(select(User.id, User.display_name).where(User.id.in_(ids))).all())
+
+
+def page_in_scope(session: Session, scope: Scope, model: Any, conds: list, columns: tuple, shown: tuple, *,
+                  page: int, page_size: int) -> tuple[int, list]:
+    """One page of a workflow's rows that ``scope`` reaches through any of ``columns`` (its
+    sub-unions), newest first, with what an answer shows (``shown``) loaded alongside: a count
+    and a select with one statement per relationship, whatever the page's size."""
+    total = session.scalar(scope.filter(select(func.count(model.id)).where(*conds), *columns)) or 0
+    rows = session.scalars(scope.filter(select(model).where(*conds), *columns).options(*shown)
+                           .order_by(model.id.desc()).offset((page - 1) * page_size).limit(page_size)).all()
+    return total, list(rows)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from server.core import audit
@@ -31,6 +31,7 @@ from server.domain.membership.models import Transfer
 from server.domain.membership.steps import (
     act_on,
     clean_reason,
+    page_in_scope,
     record_event,
     transition,
     user_of_member,
@@ -119,11 +120,7 @@ def search(session: Session, identity: Identity | None, *, status: str | None, m
     if member_id is not None:
         conds.append(Transfer.member_id == member_id)
     ends = (Transfer.from_sub_union_id, Transfer.to_sub_union_id)  # both sub-unions see it
-    total = session.scalar(scope.filter(select(func.count(Transfer.id)).where(*conds), *ends)) or 0
-    rows = session.scalars(scope.filter(select(Transfer).where(*conds), *ends).options(*SHOWN)
-                           .order_by(Transfer.id.desc())
-                           .offset((page - 1) * page_size).limit(page_size)).all()
-    return total, list(rows)
+    return page_in_scope(session, scope, Transfer, conds, ends, SHOWN, page=page, page_size=page_size)
 
 
 def mine(session: Session, identity: Identity | None) -> list[Transfer]:

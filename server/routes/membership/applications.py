@@ -12,7 +12,15 @@ from server.domain.membership import applications as wf
 from server.routes.common import Blueprint
 from server.routes.context import current_identity, db_session
 from server.routes.members.records import _catalogue_schema
-from server.routes.schemas import Label, LocalDateTime, PageArgs, id_field, paged, through
+from server.routes.schemas import (
+    Label,
+    LocalDateTime,
+    PageArgs,
+    RejectIn,
+    id_field,
+    paged,
+    through,
+)
 
 blp = Blueprint("applications", __name__, url_prefix="/api/v1", description="入会申请")
 MINIPROGRAM = ["小程序", "applications"]
@@ -70,11 +78,6 @@ class ApplicationOut(Schema):
 class QueueArgs(PageArgs):
     status = fields.String(load_default=None, validate=validate.OneOf([s for s in wf.STATUS_LABELS if s != "draft"]))
     sub_union_id = id_field(load_default=None)
-
-
-class ApplicationRejectIn(Schema):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=500),
-                           metadata={"description": "驳回原因"})
 
 
 @blp.route("/applications")
@@ -138,7 +141,7 @@ class ApplicationApprove(MethodView):
 
 @blp.route("/applications/<int:application_id>/reject")
 class ApplicationReject(MethodView):
-    @blp.arguments(ApplicationRejectIn)
+    @blp.arguments(RejectIn)
     @blp.response(200, ApplicationOut)
     @blp.requires(any_of("applications.confirm", "applications.approve"))
     def post(self, data, application_id):

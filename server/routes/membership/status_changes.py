@@ -12,7 +12,16 @@ from server.domain.membership import status_changes as wf
 from server.domain.membership.steps import membership_events
 from server.routes.common import Blueprint
 from server.routes.context import current_identity, db_session
-from server.routes.schemas import Label, LocalDateTime, PageArgs, id_field, paged, through
+from server.routes.schemas import (
+    Label,
+    LocalDateTime,
+    PageArgs,
+    RejectIn,
+    id_field,
+    paged,
+    reason_field,
+    through,
+)
 
 blp = Blueprint("status_changes", __name__, url_prefix="/api/v1", description="会员状态变更与会籍记录")
 
@@ -22,12 +31,7 @@ class StatusChangeIn(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(wf.KINDS),
                          metadata={"description": "离职 / 退休 / 去世 / 复职"})
     effective_date = fields.Date(required=True, metadata={"description": "生效日期"})
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
-
-
-class StatusChangeRejectIn(Schema):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=500),
-                           metadata={"description": "驳回原因"})
+    reason = reason_field("变更原因")
 
 
 class StatusChangeOut(Schema):
@@ -108,7 +112,7 @@ class StatusChangeApprove(MethodView):
 
 @blp.route("/status-changes/<int:change_id>/reject")
 class StatusChangeReject(MethodView):
-    @blp.arguments(StatusChangeRejectIn)
+    @blp.arguments(RejectIn)
     @blp.response(200, StatusChangeOut)
     @blp.requires("status_changes.approve")
     def post(self, data, change_id):

@@ -9,7 +9,16 @@ from server.core.access import SIGNED_IN, any_of
 from server.domain.membership import transfers as wf
 from server.routes.common import Blueprint
 from server.routes.context import current_identity, db_session
-from server.routes.schemas import Label, LocalDateTime, PageArgs, id_field, paged, through
+from server.routes.schemas import (
+    Label,
+    LocalDateTime,
+    PageArgs,
+    RejectIn,
+    id_field,
+    paged,
+    reason_field,
+    through,
+)
 
 blp = Blueprint("transfers", __name__, url_prefix="/api/v1", description="转会")
 MINIPROGRAM = ["小程序", "transfers"]
@@ -18,12 +27,7 @@ MINIPROGRAM = ["小程序", "transfers"]
 class TransferIn(Schema):
     member_id = id_field(required=True, metadata={"description": "转会的会员；会员本人申请时为本人的会员编号"})
     to_sub_union_id = id_field(required=True, metadata={"description": "转入分工会"})
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=500), metadata={"description": "转会原因"})
-
-
-class TransferRejectIn(Schema):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=500),
-                           metadata={"description": "驳回原因"})
+    reason = reason_field("转会原因")
 
 
 class TransferOut(Schema):
@@ -109,7 +113,7 @@ class TransferAccept(MethodView):
 
 @blp.route("/transfers/<int:transfer_id>/reject")
 class TransferReject(MethodView):
-    @blp.arguments(TransferRejectIn)
+    @blp.arguments(RejectIn)
     @blp.response(200, TransferOut)
     @blp.requires(any_of("transfers.approve_out", "transfers.approve", "transfers.accept"))
     def post(self, data, transfer_id):
