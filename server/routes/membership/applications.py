@@ -12,11 +12,11 @@ from server.domain.membership import applications as wf
 from server.routes.common import Blueprint
 from server.routes.context import current_identity, db_session
 from server.routes.members.records import _catalogue_schema
+from server.routes.membership.steps import step
 from server.routes.schemas import (
     Label,
     LocalDateTime,
     PageArgs,
-    RejectIn,
     id_field,
     paged,
     through,
@@ -119,46 +119,15 @@ class ApplicationItem(MethodView):
         return wf.edit(session, current_identity(), application_id, data, submit=submit)
 
 
-@blp.route("/applications/<int:application_id>/confirm")
-class ApplicationConfirm(MethodView):
-    @blp.response(200, ApplicationOut)
-    @blp.requires("applications.confirm")
-    def post(self, application_id):
-        """分工会确认（分工会主席或操作员，限本分工会的申请）"""
-        session = db_session()
-        return wf.confirm(session, current_identity(), application_id)
-
-
-@blp.route("/applications/<int:application_id>/approve")
-class ApplicationApprove(MethodView):
-    @blp.response(200, ApplicationOut)
-    @blp.requires("applications.approve")
-    def post(self, application_id):
-        """校工会审批通过：建立会员记录、发放会员证号、入会时间为审批当天"""
-        session = db_session()
-        return wf.approve(session, current_identity(), application_id)
-
-
-@blp.route("/applications/<int:application_id>/reject")
-class ApplicationReject(MethodView):
-    @blp.arguments(RejectIn)
-    @blp.response(200, ApplicationOut)
-    @blp.requires(any_of("applications.confirm", "applications.approve"))
-    def post(self, data, application_id):
-        """驳回（待分工会确认时由分工会或校工会，待校工会审批时由校工会），须填写原因"""
-        session = db_session()
-        return wf.reject(session, current_identity(), application_id, data["reason"])
-
-
-@blp.route("/applications/<int:application_id>/withdraw")
-class ApplicationWithdraw(MethodView):
-    @blp.doc(tags=MINIPROGRAM)
-    @blp.response(200, ApplicationOut)
-    @blp.requires(SIGNED_IN)
-    def post(self, application_id):
-        """申请人撤回（审批通过之前）"""
-        session = db_session()
-        return wf.withdraw(session, current_identity(), application_id)
+step(blp, "/applications/<int:application_id>/confirm", "ApplicationConfirm", wf.confirm, ApplicationOut,
+     "applications.confirm", "分工会确认（分工会主席或操作员，限本分工会的申请）")
+step(blp, "/applications/<int:application_id>/approve", "ApplicationApprove", wf.approve, ApplicationOut,
+     "applications.approve", "校工会审批通过：建立会员记录、发放会员证号、入会时间为审批当天")
+step(blp, "/applications/<int:application_id>/reject", "ApplicationReject", wf.reject, ApplicationOut,
+     any_of("applications.confirm", "applications.approve"),
+     "驳回（待分工会确认时由分工会或校工会，待校工会审批时由校工会），须填写原因", rejects=True)
+step(blp, "/applications/<int:application_id>/withdraw", "ApplicationWithdraw", wf.withdraw, ApplicationOut,
+     SIGNED_IN, "申请人撤回（审批通过之前）", miniprogram=True)
 
 
 @blp.route("/me/applications")

@@ -12,11 +12,11 @@ from server.domain.membership import status_changes as wf
 from server.domain.membership.steps import membership_events
 from server.routes.common import Blueprint
 from server.routes.context import current_identity, db_session
+from server.routes.membership.steps import step
 from server.routes.schemas import (
     Label,
     LocalDateTime,
     PageArgs,
-    RejectIn,
     id_field,
     paged,
     reason_field,
@@ -100,33 +100,16 @@ class StatusChangeItem(MethodView):
         return wf.get_readable(db_session(), current_identity(), change_id)
 
 
-@blp.route("/status-changes/<int:change_id>/approve")
-class StatusChangeApprove(MethodView):
-    @blp.response(200, StatusChangeOut)
-    @blp.requires("status_changes.approve")
-    def post(self, change_id):
-        """校工会审批通过：人员状态与会籍状态随之变更（退休者转入离退休分工会），记入会籍记录"""
-        return wf.approve(db_session(), current_identity(), change_id,
-                          retirees_code=current_app.config.get("RETIREES_SUB_UNION_CODE"))
+def _approve(session, identity, change_id: int):  # noqa: ANN001, ANN202
+    return wf.approve(session, identity, change_id, retirees_code=current_app.config.get("RETIREES_SUB_UNION_CODE"))
 
 
-@blp.route("/status-changes/<int:change_id>/reject")
-class StatusChangeReject(MethodView):
-    @blp.arguments(RejectIn)
-    @blp.response(200, StatusChangeOut)
-    @blp.requires("status_changes.approve")
-    def post(self, data, change_id):
-        """校工会驳回，须填写原因"""
-        return wf.reject(db_session(), current_identity(), change_id, data["reason"])
-
-
-@blp.route("/status-changes/<int:change_id>/cancel")
-class StatusChangeCancel(MethodView):
-    @blp.response(200, StatusChangeOut)
-    @blp.requires(any_of("status_changes.request", "status_changes.approve"))
-    def post(self, change_id):
-        """取消（申请人或校工会，审批之前）"""
-        return wf.cancel(db_session(), current_identity(), change_id)
+step(blp, "/status-changes/<int:change_id>/approve", "StatusChangeApprove", _approve, StatusChangeOut,
+     "status_changes.approve", "校工会审批通过：人员状态与会籍状态随之变更（退休者转入离退休分工会），记入会籍记录")
+step(blp, "/status-changes/<int:change_id>/reject", "StatusChangeReject", wf.reject, StatusChangeOut,
+     "status_changes.approve", "校工会驳回，须填写原因", rejects=True)
+step(blp, "/status-changes/<int:change_id>/cancel", "StatusChangeCancel", wf.cancel, StatusChangeOut,
+     any_of("status_changes.request", "status_changes.approve"), "取消（申请人或校工会，审批之前）")
 
 
 @blp.route("/members/<int:member_id>/membership-events")

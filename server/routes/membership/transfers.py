@@ -9,11 +9,11 @@ from server.core.access import SIGNED_IN, any_of
 from server.domain.membership import transfers as wf
 from server.routes.common import Blueprint
 from server.routes.context import current_identity, db_session
+from server.routes.membership.steps import step
 from server.routes.schemas import (
     Label,
     LocalDateTime,
     PageArgs,
-    RejectIn,
     id_field,
     paged,
     reason_field,
@@ -93,42 +93,16 @@ class TransferItem(MethodView):
         return wf.get_readable(db_session(), current_identity(), transfer_id)
 
 
-@blp.route("/transfers/<int:transfer_id>/approve")
-class TransferApprove(MethodView):
-    @blp.response(200, TransferOut)
-    @blp.requires(any_of("transfers.approve_out", "transfers.approve"))
-    def post(self, transfer_id):
-        """审批：待转出分工会审批时由转出分工会主席，待校工会审批时由校工会"""
-        return wf.approve(db_session(), current_identity(), transfer_id)
-
-
-@blp.route("/transfers/<int:transfer_id>/accept")
-class TransferAccept(MethodView):
-    @blp.response(200, TransferOut)
-    @blp.requires("transfers.accept")
-    def post(self, transfer_id):
-        """转入分工会主席接收：会员在同一事务中转入本分工会"""
-        return wf.accept(db_session(), current_identity(), transfer_id)
-
-
-@blp.route("/transfers/<int:transfer_id>/reject")
-class TransferReject(MethodView):
-    @blp.arguments(RejectIn)
-    @blp.response(200, TransferOut)
-    @blp.requires(any_of("transfers.approve_out", "transfers.approve", "transfers.accept"))
-    def post(self, data, transfer_id):
-        """驳回（当前步骤的审批人，或校工会），须填写原因"""
-        return wf.reject(db_session(), current_identity(), transfer_id, data["reason"])
-
-
-@blp.route("/transfers/<int:transfer_id>/cancel")
-class TransferCancel(MethodView):
-    @blp.doc(tags=MINIPROGRAM)
-    @blp.response(200, TransferOut)
-    @blp.requires(SIGNED_IN)
-    def post(self, transfer_id):
-        """取消（申请人或校工会，转入分工会接收之前）"""
-        return wf.cancel(db_session(), current_identity(), transfer_id)
+step(blp, "/transfers/<int:transfer_id>/approve", "TransferApprove", wf.approve, TransferOut,
+     any_of("transfers.approve_out", "transfers.approve"),
+     "审批：待转出分工会审批时由转出分工会主席，待校工会审批时由校工会")
+step(blp, "/transfers/<int:transfer_id>/accept", "TransferAccept", wf.accept, TransferOut, "transfers.accept",
+     "转入分工会主席接收：会员在同一事务中转入本分工会")
+step(blp, "/transfers/<int:transfer_id>/reject", "TransferReject", wf.reject, TransferOut,
+     any_of("transfers.approve_out", "transfers.approve", "transfers.accept"),
+     "驳回（当前步骤的审批人，或校工会），须填写原因", rejects=True)
+step(blp, "/transfers/<int:transfer_id>/cancel", "TransferCancel", wf.cancel, TransferOut, SIGNED_IN,
+     "取消（申请人或校工会，转入分工会接收之前）", miniprogram=True)
 
 
 @blp.route("/me/transfers")
