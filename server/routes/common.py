@@ -172,7 +172,7 @@ class Blueprint(flask_smorest.Blueprint):
     Every operation declares once who may call it, directly above its ``def``:
     ``@blp.requires("members.read")`` (several: all of them; ``any_of(a, b)``: one of them;
     ``SIGNED_IN``: any identity) or ``@blp.public`` (no identity at all: ``security=[]``). The
-    declaration is in the document as ``x-permission``; tests/test_route_permissions.py fails on
+    declaration is in the document as ``x-permission``; tests/core/test_route_permissions.py fails on
     an operation without one. Which object the caller may then touch is the area's ``policy.py``.
     """
 
