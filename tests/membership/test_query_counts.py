@@ -50,28 +50,25 @@ class Rows:
     def __init__(self, db, world):  # noqa: ANN001
         self.db, self.world, self.n = db, world, 0
 
+    def _added(self, row):  # noqa: ANN001, ANN202
+        self.db.add(row)
+        self.db.flush()
+        return row
+
     def person(self) -> int:
         self.n += 1
-        user = User(username=f"qc{self.n}", display_name=f"审批人{self.n}")
-        self.db.add(user)
-        self.db.flush()
-        return user.id
+        return self._added(User(username=f"qc{self.n}", display_name=f"审批人{self.n}")).id
 
     def sub_union(self) -> int:
         self.n += 1
-        sub = SubUnion(name=f"分工会{self.n}", code=f"QC{self.n}")
-        self.db.add(sub)
-        self.db.flush()
-        return sub.id
+        return self._added(SubUnion(name=f"分工会{self.n}", code=f"QC{self.n}")).id
 
     def member(self, sub_union_id: int | None = None) -> Member:
         self.n += 1
-        m = Member(name=f"会员{self.n}", staff_no=f"Q{self.n:07d}", sub_union_id=sub_union_id or self.world.own_sub,
-                   gender="男", birth_date=date(1980, 1, 1), membership_status="正常", employment_status="在职",
-                   name_initials="hy", member_no=f"M{self.n:07d}")
-        self.db.add(m)
-        self.db.flush()
-        return m
+        return self._added(Member(
+            name=f"会员{self.n}", staff_no=f"Q{self.n:07d}", sub_union_id=sub_union_id or self.world.own_sub,
+            gender="男", birth_date=date(1980, 1, 1), membership_status="正常", employment_status="在职",
+            name_initials="hy", member_no=f"M{self.n:07d}"))
 
     def add(self, count: int) -> None:
         for _ in range(count):

@@ -31,7 +31,13 @@ from server.domain.members.models import Member
 from server.domain.members.validation import clean, labelled
 from server.domain.membership import member_numbers, policy
 from server.domain.membership.models import Application
-from server.domain.membership.steps import act_on, clean_reason, page_in_scope, record_event, transition
+from server.domain.membership.steps import (
+    clean_reason,
+    loader,
+    page_in_scope,
+    record_event,
+    transition,
+)
 from server.domain.org.models import SubUnion
 
 UNION_DECIDES = frozenset({"member_no", "union_join_date", "membership_status", "employment_status"})
@@ -213,9 +219,7 @@ def mine(session: Session, identity: Identity | None) -> list[Application]:
 # ---- reading and the review queues ------------------------------------------------------------
 
 
-def _load(session: Session, identity: Identity | None, app_id: int, *may: str) -> Application:
-    return act_on(session, identity, Application, app_id, may=may, visible=policy.application_visible,
-                  missing="入会申请不存在")
+_load = loader(Application, policy.application_visible, "入会申请不存在")
 
 
 def get_readable(session: Session, identity: Identity | None, app_id: int) -> Application:
@@ -225,13 +229,9 @@ def get_readable(session: Session, identity: Identity | None, app_id: int) -> Ap
 def review_queue(session: Session, identity: Identity | None, *, status: str | None, sub_union_id: int | None,
                  page: int, page_size: int) -> tuple[int, list[Application]]:
     scope = require(identity, "applications.read")
-    conds = [Application.status != "draft"]
-    if status:
-        conds.append(Application.status == status)
-    if sub_union_id is not None:
-        conds.append(Application.sub_union_id == sub_union_id)
-    return page_in_scope(session, scope, Application, conds, (Application.sub_union_id,), SHOWN,
-                         page=page, page_size=page_size)
+    return page_in_scope(session, scope, Application, (Application.sub_union_id,), SHOWN, page=page,
+                         page_size=page_size, where=(Application.status != "draft",),
+                         equal={Application.status: status, Application.sub_union_id: sub_union_id})
 
 
 def can_see_sensitive(identity: Identity, app: Application) -> bool:

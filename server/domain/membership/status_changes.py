@@ -34,8 +34,8 @@ from server.domain.members.validation import parse_date
 from server.domain.membership import policy
 from server.domain.membership.models import StatusChange
 from server.domain.membership.steps import (
-    act_on,
     clean_reason,
+    loader,
     page_in_scope,
     record_event,
     transition,
@@ -103,9 +103,7 @@ def request(session: Session, identity: Identity | None, *, member_id: int, kind
     return sc
 
 
-def _load(session: Session, identity: Identity | None, change_id: int, *may: str) -> StatusChange:
-    return act_on(session, identity, StatusChange, change_id, may=may, visible=policy.status_change_visible,
-                  missing="状态变更申请不存在")
+_load = loader(StatusChange, policy.status_change_visible, "状态变更申请不存在")
 
 
 def get_readable(session: Session, identity: Identity | None, change_id: int) -> StatusChange:
@@ -121,13 +119,8 @@ SHOWN = (selectinload(StatusChange.member), selectinload(StatusChange.sub_union)
 def search(session: Session, identity: Identity | None, *, status: str | None, member_id: int | None,
            page: int, page_size: int) -> tuple[int, list[StatusChange]]:
     scope = require(identity, "members.read")
-    conds = []
-    if status:
-        conds.append(StatusChange.status == status)
-    if member_id is not None:
-        conds.append(StatusChange.member_id == member_id)
-    return page_in_scope(session, scope, StatusChange, conds, (StatusChange.sub_union_id,), SHOWN,
-                         page=page, page_size=page_size)
+    return page_in_scope(session, scope, StatusChange, (StatusChange.sub_union_id,), SHOWN, page=page,
+                         page_size=page_size, equal={StatusChange.status: status, StatusChange.member_id: member_id})
 
 
 def retirees_sub_union(session: Session, code: str | None) -> int | None:

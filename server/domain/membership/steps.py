@@ -113,12 +113,25 @@ def names(session: Session, user_ids: set[int | None]) -> dict[int, str]:
     return dict(session.execute(select(User.id, User.display_name).where(User.id.in_(ids))).all())
 
 
-def page_in_scope(session: Session, scope: Scope, model: Any, conds: list, columns: tuple, shown: tuple, *,
-                  page: int, page_size: int) -> tuple[int, list]:
+def page_in_scope(session: Session, scope: Scope, model: Any, columns: tuple, shown: tuple, *, page: int,
+                  page_size: int, where: tuple = (), equal: dict | None = None) -> tuple[int, list]:
     """One page of a workflow's rows that ``scope`` reaches through any of ``columns`` (its
     sub-unions), newest first, with what an answer shows (``shown``) loaded alongside: a count
-    and a select with one statement per relationship, whatever the page's size."""
+    and a select with one statement per relationship, whatever the page's size. ``equal`` maps
+    a column to the value a list filter asked for; a filter not given (None) does not apply."""
+    conds = [*where, *(column == value for column, value in (equal or {}).items() if value not in (None, ""))]
     total = session.scalar(scope.filter(select(func.count(model.id)).where(*conds), *columns)) or 0
     rows = session.scalars(scope.filter(select(model).where(*conds), *columns).options(*shown)
                            .order_by(model.id.desc()).offset((page - 1) * page_size).limit(page_size)).all()
     return total, list(rows)
+
+
+def loader(model: type[T], visible: Callable[[Identity, Any], bool], missing: str) -> Callable[..., T]:
+    """A workflow's one way to load its object for a caller, ``load(session, identity, id, *may)``:
+    401, then 403 without any of ``may``, then 404 — the same for an id from elsewhere as for
+    none — as :func:`act_on` decides."""
+
+    def load(session: Session, identity: Identity | None, obj_id: int, *may: str) -> T:
+        return act_on(session, identity, model, obj_id, may=may, visible=visible, missing=missing)
+
+    return load

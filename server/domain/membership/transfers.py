@@ -29,8 +29,8 @@ from server.domain.members.models import Member
 from server.domain.membership import policy
 from server.domain.membership.models import Transfer
 from server.domain.membership.steps import (
-    act_on,
     clean_reason,
+    loader,
     page_in_scope,
     record_event,
     transition,
@@ -95,9 +95,7 @@ def request(session: Session, identity: Identity | None, *, member_id: int, to_s
 # ---- reading ------------------------------------------------------------------------------
 
 
-def _load(session: Session, identity: Identity | None, transfer_id: int, *may: str) -> Transfer:
-    return act_on(session, identity, Transfer, transfer_id, may=may, visible=policy.transfer_visible,
-                  missing="转会申请不存在")
+_load = loader(Transfer, policy.transfer_visible, "转会申请不存在")
 
 
 def get_readable(session: Session, identity: Identity | None, transfer_id: int) -> Transfer:
@@ -114,13 +112,9 @@ SHOWN = (selectinload(Transfer.member), selectinload(Transfer.from_sub_union), s
 def search(session: Session, identity: Identity | None, *, status: str | None, member_id: int | None,
            page: int, page_size: int) -> tuple[int, list[Transfer]]:
     scope = require(identity, "members.read")
-    conds = []
-    if status:
-        conds.append(Transfer.status == status)
-    if member_id is not None:
-        conds.append(Transfer.member_id == member_id)
     ends = (Transfer.from_sub_union_id, Transfer.to_sub_union_id)  # both sub-unions see it
-    return page_in_scope(session, scope, Transfer, conds, ends, SHOWN, page=page, page_size=page_size)
+    return page_in_scope(session, scope, Transfer, ends, SHOWN, page=page, page_size=page_size,
+                         equal={Transfer.status: status, Transfer.member_id: member_id})
 
 
 def mine(session: Session, identity: Identity | None) -> list[Transfer]:

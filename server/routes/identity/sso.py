@@ -97,16 +97,28 @@ def _finish_login(user, source: str, *, cas_ticket: str | None = None) -> Respon
     if bind:
         rt = runtime()
         bound = wechat.bind_by_sso(db, rt.redis, config("REDIS_PREFIX"), bind, user, address=client_address())
-    started = sessions.start_portal_session(db, user, source, ttl_hours=config("PORTAL_SESSION_HOURS"),
-                                              address=client_address(), cas_ticket=cas_ticket)
     target = safe_next(session.pop(NEXT_KEY, None))
-    session[PORTAL_SESSION_KEY] = started.key
-    session.permanent = False
+    started = _start_session(db, user, source, cas_ticket=cas_ticket)
     if bound is not None:
         response = jsonify(bound=True, member=wechat.member_brief(db, bound),
                            message="绑定成功，请返回小程序")
     else:
         response = redirect(target, code=302)
+    return _with_csrf_cookie(response, started)
+
+
+def _start_session(db, user, source: str, *, cas_ticket: str | None = None) -> sessions.StartedSession:  # noqa: ANN001
+    """A new portal session in the signed cookie (only its key: the row holds the rest)."""
+    started = sessions.start_portal_session(db, user, source, ttl_hours=config("PORTAL_SESSION_HOURS"),
+                                            address=client_address(), cas_ticket=cas_ticket)
+    session[PORTAL_SESSION_KEY] = started.key
+    session.permanent = False
+    return started
+
+
+def _with_csrf_cookie(response: Response, started: sessions.StartedSession) -> Response:
+    """The session's CSRF token in a cookie the portal's script reads and sends back as
+    ``X-CSRF-Token`` (not HttpOnly, by design; SameSite=Lax)."""
     response.set_cookie(CSRF_COOKIE, started.row.csrf_token, httponly=False, samesite="Lax",
                         secure=current_app.config["SESSION_COOKIE_SECURE"],
                         max_age=config("PORTAL_SESSION_HOURS") * 3600)
@@ -256,21 +268,15 @@ def local_login():
     db = db_session()
     user = accounts.authenticate(db, runtime().throttle, username, password, address=client_address(),
                                  hash_method=config("PASSWORD_HASH_METHOD"))
-    started = sessions.start_portal_session(db, user, "local", ttl_hours=config("PORTAL_SESSION_HOURS"),
-                                              address=client_address())
+    session.clear()
+    started = _start_session(db, user, "local")
     from server.core import audit
 
     audit.record(db, accounts.identity_of(user, address=client_address()), "auth.login", object_type="user",
                  object_id=user.id, new={"portal_session_id": started.row.id, "source": "local"})
-    session.clear()
-    session[PORTAL_SESSION_KEY] = started.key
-    session.permanent = False
     target = safe_next(data.get("next") if isinstance(data.get("next"), str) else None)
     response = jsonify(ok=True, csrf_token=started.row.csrf_token, next=target) if as_json else redirect(target, 303)
-    response.set_cookie(CSRF_COOKIE, started.row.csrf_token, httponly=False, samesite="Lax",
-                        secure=current_app.config["SESSION_COOKIE_SECURE"],
-                        max_age=config("PORTAL_SESSION_HOURS") * 3600)
-    return response
+    return _with_csrf_cookie(response, started)
 
 
 @blp.get("/providers")
