@@ -163,11 +163,6 @@ class Scope:
         clause = self.condition(*columns)
         return stmt if clause is None else stmt.where(clause)
 
-    @property
-    def single_sub_union(self) -> int | None:
-        """The one sub-union a sub-union account works in (a default for what it creates)."""
-        return next(iter(self.sub_union_ids)) if not self.everything and len(self.sub_union_ids) == 1 else None
-
 
 @dataclass(frozen=True)
 class Identity:
