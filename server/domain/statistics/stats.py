@@ -25,7 +25,7 @@ from server.domain.members import registry
 from server.domain.members.models import Member
 from server.domain.members.registry import MemberQuery, mask_value
 from server.domain.org.models import SubUnion
-from server.domain.statistics import compiler
+from server.domain.statistics import compiler, policy
 from server.domain.statistics import query as ql
 from server.domain.statistics.models import StatsPreset
 
@@ -318,7 +318,7 @@ def _visible(session: Session, identity: Identity, preset_id: str) -> dict[str, 
     if not preset_id.isdigit() or len(preset_id) > 18:
         raise NotFound(NOT_MINE)
     preset = session.get(StatsPreset, int(preset_id))
-    if preset is None or not (preset.shared or preset.owner_user_id == identity.user_id):
+    if preset is None or not policy.preset_visible(identity, preset):
         raise NotFound(NOT_MINE)
     return preset
 
@@ -330,7 +330,7 @@ def delete_preset(session: Session, identity: Identity | None, preset_id: str) -
     preset = _visible(session, identity, preset_id)
     if isinstance(preset, dict):
         raise Forbidden("内置查询方案不能删除")
-    if preset.owner_user_id != identity.user_id:
+    if not policy.may_delete_preset(identity, preset):
         raise NotFound(NOT_MINE)
     audit.record(session, identity, "stats.preset.delete", object_type="stats_preset", object_id=preset.id,
                  old={"name": preset.name, "filter": preset.filter})
