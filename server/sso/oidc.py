@@ -8,13 +8,16 @@ the ``nonce`` checked in the ID token, the token's signature (JWKS), issuer, aud
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 from authlib.integrations.flask_client import OAuth
 from flask import Flask
 
 NAME = "campus"
+log = logging.getLogger(__name__)
 
 
 def init_app(app: Flask) -> Any | None:
@@ -35,6 +38,20 @@ def init_app(app: Flask) -> Any | None:
             **({} if app.config.get("OIDC_CLIENT_SECRET") else {"token_endpoint_auth_method": "none"}),
         },
     )
+
+
+def logout_url(client: Any, client_id: str, after: str) -> str | None:
+    """Where to send the browser to sign out at the provider too (OpenID Connect RP-Initiated
+    Logout 1.0: its ``end_session_endpoint`` with our ``client_id`` and where to come back), or
+    None when the provider offers none or cannot be asked — signing out here still stands."""
+    try:
+        endpoint = client.load_server_metadata().get("end_session_endpoint")
+    except Exception:  # noqa: BLE001  (the provider is down: our own sign-out has happened)
+        log.warning("OIDC metadata unavailable at sign-out", exc_info=True)
+        return None
+    if not endpoint:
+        return None
+    return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode({'client_id': client_id, 'post_logout_redirect_uri': after})}"
 
 
 # What a person should do after each error, by its OAuth 2.0 / OIDC error code (RFC 6749

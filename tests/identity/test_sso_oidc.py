@@ -108,7 +108,8 @@ def provider(tmp_path_factory):  # noqa: ANN001, ANN201
     accounts_file.write_text(json.dumps(ACCOUNTS), encoding="utf-8")
     cfg = {
         "clients": [
-            {"client_id": "union-portal", "client_secret": SECRET, "redirect_uris": [callback]},
+            {"client_id": "union-portal", "client_secret": SECRET, "redirect_uris": [callback],
+             "post_logout_redirect_uris": [f"http://127.0.0.1:{app_port}/portal/"]},
             {"client_id": "other-app", "client_secret": OTHER_SECRET, "redirect_uris": [callback]},
             {"client_id": "union-portal-opaque", "client_secret": SECRET, "subject_type": "pairwise",
              "redirect_uris": [f"http://127.0.0.1:{opaque_port}/sso/oidc/callback"]},
@@ -234,6 +235,23 @@ def test_full_code_pkce_login(oidc_app, db, world):  # noqa: ANN001
     # The code is good once.
     again = http.get(callback, allow_redirects=False, timeout=10)
     assert again.status_code == 401
+
+
+def test_sign_out_ends_the_session_here_and_sends_the_browser_to_the_providers_logout(oidc_app, provider, db, world):  # noqa: ANN001, E501
+    http, callback = _start(oidc_app)
+    assert http.get(callback, allow_redirects=False, timeout=10).status_code == 302
+    out = http.post(oidc_app["base"] + "/sso/logout", headers={"X-CSRF-Token": http.cookies["union_csrf"]}, timeout=10)
+    assert out.status_code == 200, out.text
+    assert http.get(oidc_app["base"] + "/api/v1/auth/me", timeout=10).status_code == 401
+    url = out.json()["logout_url"]
+    metadata = requests.get(provider["issuer"] + "/.well-known/openid-configuration", timeout=10).json()
+    assert url.startswith(metadata["end_session_endpoint"] + "?")
+    query = parse_qs(urlsplit(url).query)
+    assert query == {"client_id": ["union-portal"], "post_logout_redirect_uri": [oidc_app["base"] + "/portal/"]}
+    assert out.json()["cas_logout_url"] is None
+    # The provider accepts it: its own sign-out page, not an error about the client or the address.
+    page = http.get(url, timeout=10)
+    assert page.status_code == 200 and "error" not in page.url
 
 
 def test_tampered_state_is_refused(oidc_app, db, world):  # noqa: ANN001

@@ -294,14 +294,20 @@ def _portal_identity():  # noqa: ANN202
 
 @blp.post("/logout")
 def logout():
-    """End the portal session (CSRF-checked); answers where to end the CAS session too."""
+    """End the portal session (CSRF-checked); answers where to end the provider's session too
+    (``logout_url``: CAS logout, or the OIDC provider's end_session_endpoint; ``cas_logout_url``
+    stays for clients written before OIDC single logout)."""
     identity = _portal_identity()
     sessions.end_portal_session(db_session(), identity)
     session.clear()
-    cas_logout = None
-    if identity.extra.get("source") == "cas" and config("CAS_SERVER_URL"):
-        cas_logout = cas_client().logout_url(_base_url() + "/")
-    response = jsonify(ok=True, cas_logout_url=cas_logout)
+    source, provider_logout = identity.extra.get("source"), None
+    if source == "cas" and config("CAS_SERVER_URL"):
+        provider_logout = cas_client().logout_url(_base_url() + "/")
+    elif source == "oidc" and current_app.extensions.get("union_oidc") is not None:
+        provider_logout = oidc_mod.logout_url(current_app.extensions["union_oidc"], config("OIDC_CLIENT_ID"),
+                                              _base_url() + "/portal/")
+    response = jsonify(ok=True, logout_url=provider_logout,
+                       cas_logout_url=provider_logout if source == "cas" else None)
     response.delete_cookie(CSRF_COOKIE)
     return response
 
