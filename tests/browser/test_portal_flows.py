@@ -253,3 +253,10 @@ def test_a_status_change_filed_from_the_members_page(page: Page, api):  # noqa: 
     expect(page.get_by_text("已提交状态变更申请")).to_be_visible()
     page.goto("/portal/review/status-changes")
     expect(row_of(page, member["name"])).to_contain_text("到龄退休")
+
+
+def test_the_new_pages_say_no_permission_to_a_member(page: Page):
+    sign_in(page, "member")
+    for path in ("/portal/members/import", "/portal/members/new"):
+        page.goto(path)
+        expect(page.get_by_test_id("forbidden")).to_contain_text("无权访问")
