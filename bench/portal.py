@@ -163,6 +163,14 @@ def member_list_timing(browser, base: str, pages: int) -> list[dict]:  # noqa: A
     return samples
 
 
+def take(page, out: Path, name: str, full: bool = False) -> Path:  # noqa: ANN001
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(400)  # transitions, the chart's first animation
+    path = out / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full)
+    return path
+
+
 def screenshots(browser, base: str, out: Path) -> list[Path]:  # noqa: ANN001
     out.mkdir(parents=True, exist_ok=True)
     shots: list[Path] = []
@@ -170,11 +178,7 @@ def screenshots(browser, base: str, out: Path) -> list[Path]:  # noqa: ANN001
     page = context.new_page()
 
     def shot(name: str, full: bool = False) -> None:
-        page.wait_for_load_state("networkidle")
-        page.wait_for_timeout(400)  # transitions, the chart's first animation
-        path = out / f"{name}.png"
-        page.screenshot(path=str(path), full_page=full)
-        shots.append(path)
+        shots.append(take(page, out, name, full))
 
     page.goto(base + "/portal/login")
     page.get_by_placeholder("用户名").wait_for()
@@ -221,6 +225,67 @@ def screenshots(browser, base: str, out: Path) -> list[Path]:  # noqa: ANN001
     return shots
 
 
+def filing_screenshots(browser, base: str, out: Path) -> list[Path]:  # noqa: ANN001
+    """批量导入 (empty, a dry run's report, applied), 新增会员 with per-field errors, and the
+    转会 / 状态变更 dialogs of a member's page, as a school operator."""
+    import io
+
+    from openpyxl import Workbook
+
+    shots: list[Path] = []
+    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai")
+    page = context.new_page()
+
+    def shot(name: str, full: bool = False) -> None:
+        shots.append(take(page, out, name, full))
+
+    staff = bearer(base, "staff")
+    members = staff.get(base + "/api/v1/members", params={"page_size": 3, "employment_status": "在职"}).json()["items"]
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["姓名", "工号", "办公电话", "职务", "电子邮箱"])
+    ws.append([members[0]["name"], members[0]["staff_no"], "０３３５－８０５１２３４", "工会小组长", None])
+    ws.append([members[1]["name"], members[1]["staff_no"], None, "系主任", "wrong-address"])
+    ws.append(["新同事", "T-NEW-1", "0335-abc", None, None])
+    sheet = out / "import-sample.xlsx"
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    sheet.write_bytes(buffer.getvalue())
+
+    sign_in(page, base, "staff", "/portal/members/import")
+    shot("12-import-empty")
+    page.locator("input[type=file]").set_input_files(str(sheet))
+    page.get_by_test_id("import-check").click()
+    page.get_by_test_id("import-report").wait_for()
+    shot("13-import-dry-run-report", full=True)
+    page.get_by_text("只导入正确的行（跳过有错误的行）").click()
+    page.get_by_test_id("import-apply").click()
+    page.locator(".el-message-box").get_by_role("button", name="应用").click()
+    page.get_by_test_id("import-message").filter(has_text="已导入").wait_for()
+    shot("14-import-applied")
+    sheet.unlink()
+    page.goto(base + "/portal/members/new")
+    page.get_by_test_id("create-member").wait_for()
+    page.get_by_test_id("field-email").locator("input").fill("wrong-address")
+    page.get_by_test_id("create-member").click()
+    page.get_by_test_id("api-error").wait_for()
+    shot("15-member-new-field-errors")
+    page.goto(base + f"/portal/members/{members[2]['id']}")
+    page.get_by_role("button", name="申请转会").click()
+    page.get_by_test_id("filing-submit").click()
+    page.get_by_test_id("api-error").wait_for()
+    shot("16-transfer-dialog-errors")
+    page.get_by_role("button", name="取消").click()
+    page.get_by_role("button", name="状态变更").click()
+    page.get_by_test_id("filing-kind").get_by_text("复职").click()
+    page.get_by_test_id("filing-reason").locator("textarea").fill("返聘")
+    page.get_by_test_id("filing-submit").click()
+    page.get_by_test_id("api-error").wait_for()
+    shot("17-status-change-dialog-409")
+    context.close()
+    return shots
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--screenshots", type=Path, help="also write PNGs of the main pages here")
@@ -250,7 +315,8 @@ def main() -> None:
                 print(f"member list, 50 rows, median of {len(samples)}: API call {api:.1f} ms, render {render:.1f} ms, "
                       f"render / API = {render / api:.2f}")
                 if args.screenshots:
-                    for path in screenshots(browser, base, args.screenshots):
+                    for path in screenshots(browser, base, args.screenshots) + filing_screenshots(
+                            browser, base, args.screenshots):
                         print(f"wrote {path}")
                 browser.close()
         finally:

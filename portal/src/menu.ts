@@ -5,6 +5,8 @@ export type MenuItem = { name: string; path: string; title: string; perms: strin
 export const MENU: MenuItem[] = [
   { name: 'dashboard', path: '/dashboard', title: '工作台', perms: ['members.read', 'applications.read'] },
   { name: 'members', path: '/members', title: '会员管理', perms: ['members.read'] },
+  // import, new member, filing
+  { name: 'import', path: '/members/import', title: '批量导入', perms: ['members.import'] },
   { name: 'applications', path: '/review/applications', title: '入会审核', perms: ['applications.confirm', 'applications.approve'] },
   { name: 'transfers', path: '/review/transfers', title: '转会审批', perms: ['transfers.approve', 'transfers.approve_out', 'transfers.accept'] },
   { name: 'status-changes', path: '/review/status-changes', title: '状态变更', perms: ['status_changes.approve', 'status_changes.request'] },

@@ -17,6 +17,9 @@ export const router = createRouter({
         { path: '', name: 'home', component: () => import('./views/layout/HomeRedirect.vue') },
         { path: 'dashboard', name: 'dashboard', component: () => import('./views/dashboard/DashboardPage.vue'), meta: { perms: perms('dashboard'), title: '工作台' } },
         { path: 'members', name: 'members', component: () => import('./views/members/MemberList.vue'), meta: { perms: perms('members'), title: '会员管理' } },
+        // import, new member, filing
+        { path: 'members/new', name: 'member-new', component: () => import('./views/members/MemberNew.vue'), meta: { perms: ['members.write'], title: '新增会员', menu: 'members' } },
+        { path: 'members/import', name: 'import', component: () => import('./views/members/ImportPage.vue'), meta: { perms: perms('import'), title: '批量导入' } },
         { path: 'members/:id(\\d+)', name: 'member', component: () => import('./views/members/MemberDetail.vue'), meta: { perms: perms('members'), title: '会员详情', menu: 'members' } },
         { path: 'review/applications', name: 'applications', component: () => import('./views/membership/ApplicationQueue.vue'), meta: { perms: perms('applications'), title: '入会审核' } },
         { path: 'review/transfers', name: 'transfers', component: () => import('./views/membership/TransferQueue.vue'), meta: { perms: perms('transfers'), title: '转会审批' } },

@@ -153,10 +153,10 @@ def api(portal):  # noqa: ANN001, ANN201
     return client
 
 
-def sign_in(page, username: str, next_path: str = "/portal/") -> None:  # noqa: ANN001
+def sign_in(page, username: str, next_path: str = "/portal/", password: str = DEMO_PASSWORD) -> None:  # noqa: ANN001
     page.goto(next_path)
     page.get_by_placeholder("用户名").fill(username)
-    page.get_by_placeholder("密码").fill(DEMO_PASSWORD)
+    page.get_by_placeholder("密码").fill(password)
     page.get_by_role("button", name="登录", exact=True).click()
     page.get_by_test_id("who").wait_for()
 

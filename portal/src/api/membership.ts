@@ -36,3 +36,10 @@ export const approveStatusChange = (id: number) =>
   unwrap(api.POST('/api/v1/status-changes/{change_id}/approve', { params: { path: { change_id: id } } }))
 export const rejectStatusChange = (id: number, reason: string) =>
   unwrap(api.POST('/api/v1/status-changes/{change_id}/reject', { params: { path: { change_id: id } }, body: { reason } }))
+
+// import, new member, filing
+export type TransferIn = Schemas['TransferIn']
+export type StatusChangeIn = Schemas['StatusChangeIn']
+export const STATUS_CHANGE_KINDS: StatusChangeIn['kind'][] = ['离职', '退休', '去世', '复职']
+export const requestTransfer = (body: TransferIn) => unwrap(api.POST('/api/v1/transfers', { body }))
+export const requestStatusChange = (body: StatusChangeIn) => unwrap(api.POST('/api/v1/status-changes', { body }))

@@ -27,3 +27,7 @@ export function groups(catalogue: FieldDef[]): Group[] {
   }
   return out
 }
+
+/** Today's date in Beijing (YYYY-MM-DD), whatever the browser's own time zone. */
+export const todayInBeijing = (): string =>
+  new Intl.DateTimeFormat('sv-SE', { timeZone: 'Asia/Shanghai' }).format(new Date())
