@@ -12,7 +12,7 @@ import pytest
 
 from server.cli import build_openapi
 
-PORTAL = Path(__file__).resolve().parent.parent / "portal"
+PORTAL = Path(__file__).resolve().parents[2] / "portal"
 
 
 @pytest.mark.skipif(shutil.which("npm") is None, reason="node/npm not installed: portal types not checked")
