@@ -22,6 +22,8 @@ export const router = createRouter({
         { path: 'review/transfers', name: 'transfers', component: () => import('./views/membership/TransferQueue.vue'), meta: { perms: perms('transfers'), title: '转会审批' } },
         { path: 'review/status-changes', name: 'status-changes', component: () => import('./views/membership/StatusChangeQueue.vue'), meta: { perms: perms('status-changes'), title: '状态变更' } },
         { path: 'me', name: 'me', component: () => import('./views/members/MyRecord.vue'), meta: { perms: perms('me'), title: '我的会员信息' } },
+        // statistics, org, accounts, audit
+        { path: 'statistics', name: 'statistics', component: () => import('./views/statistics/StatisticsPage.vue'), meta: { perms: perms('statistics'), title: '统计' } },
         { path: ':rest(.*)*', name: 'not-found', component: () => import('./views/layout/NotFound.vue'), meta: { title: '页面不存在' } },
       ],
     },
