@@ -60,6 +60,15 @@ def test_query_summary_chart_and_export(page: Page, api, tmp_path):  # noqa: ANN
     assert {r[want["fields"].index("gender")] for r in rows[1:]} == {"女"}
 
 
+def test_the_servers_message_for_a_condition_is_shown_beside_it(page: Page):
+    sign_in(page, "staff", "/portal/statistics")
+    row = page.get_by_test_id("cond-row").first
+    pick(page, row.get_by_test_id("cond-field"), "姓名")
+    row.get_by_test_id("cond-value").locator("input").fill("长" * 201)
+    page.get_by_test_id("run-query").click()
+    expect(row.get_by_test_id("cond-error")).to_contain_text("1–200 个字符")
+
+
 def test_a_saved_query_runs_again_and_is_deleted(page: Page):
     sign_in(page, "staff", "/portal/statistics")
     row = page.get_by_test_id("cond-row").first
@@ -67,7 +76,7 @@ def test_a_saved_query_runs_again_and_is_deleted(page: Page):
     pick(page, row.get_by_test_id("cond-value").locator(".el-select"), "未婚")
     page.get_by_role("button", name="保存为方案").click()
     page.get_by_test_id("preset-name").fill("未婚会员（测试）")
-    page.get_by_role("button", name="保存", exact=True).click()
+    page.get_by_test_id("preset-name").press("Enter")  # a form's Enter saves
     expect(page.get_by_text("方案已保存")).to_be_visible()
     page.get_by_role("button", name="重置").click()
     pick(page, page.get_by_test_id("preset-select"), "未婚会员（测试）")
