@@ -11,4 +11,9 @@ export const MENU: MenuItem[] = [
   { name: 'transfers', path: '/review/transfers', title: '转会审批', perms: ['transfers.approve', 'transfers.approve_out', 'transfers.accept'] },
   { name: 'status-changes', path: '/review/status-changes', title: '状态变更', perms: ['status_changes.approve', 'status_changes.request'] },
   { name: 'me', path: '/me', title: '我的会员信息', perms: ['self.read'] },
+  // statistics, org, accounts, audit
+  { name: 'statistics', path: '/statistics', title: '统计', perms: ['stats.read'] },
+  { name: 'sub-unions', path: '/sub-unions', title: '分工会', perms: ['sub_unions.read'] },
+  { name: 'accounts', path: '/accounts', title: '账号与角色', perms: ['accounts.manage'] },
+  { name: 'audit', path: '/audit', title: '审计日志', perms: ['audit.read'] },
 ]

@@ -25,6 +25,11 @@ export const router = createRouter({
         { path: 'review/transfers', name: 'transfers', component: () => import('./views/membership/TransferQueue.vue'), meta: { perms: perms('transfers'), title: '转会审批' } },
         { path: 'review/status-changes', name: 'status-changes', component: () => import('./views/membership/StatusChangeQueue.vue'), meta: { perms: perms('status-changes'), title: '状态变更' } },
         { path: 'me', name: 'me', component: () => import('./views/members/MyRecord.vue'), meta: { perms: perms('me'), title: '我的会员信息' } },
+        // statistics, org, accounts, audit
+        { path: 'statistics', name: 'statistics', component: () => import('./views/statistics/StatisticsPage.vue'), meta: { perms: perms('statistics'), title: '统计' } },
+        { path: 'sub-unions', name: 'sub-unions', component: () => import('./views/org/SubUnionList.vue'), meta: { perms: perms('sub-unions'), title: '分工会' } },
+        { path: 'accounts', name: 'accounts', component: () => import('./views/accounts/UserList.vue'), meta: { perms: perms('accounts'), title: '账号与角色' } },
+        { path: 'audit', name: 'audit', component: () => import('./views/audit/AuditLog.vue'), meta: { perms: perms('audit'), title: '审计日志' } },
         { path: ':rest(.*)*', name: 'not-found', component: () => import('./views/layout/NotFound.vue'), meta: { title: '页面不存在' } },
       ],
     },

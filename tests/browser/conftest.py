@@ -117,6 +117,8 @@ def portal(tmp_path_factory):  # noqa: ANN001, ANN201
             UNION_PUBLIC_URL=f"http://127.0.0.1:{app_port}",
             UNION_CAS_ATTRIBUTE_MAP=json.dumps({"name": "xm"}),
             UNION_PASSWORD_HASH_METHOD="pbkdf2:sha256:1000",
+            # Exports of more rows than this run as a job (the 统计 page's progress and 我的导出).
+            UNION_EXPORT_SYNC_MAX_ROWS="1500",
         )
         union = shutil.which("union", path=str(Path(sys.executable).parent)) or "union"
         app = subprocess.Popen([union, "serve", "--demo", "--host", "127.0.0.1", "--port", str(app_port)],

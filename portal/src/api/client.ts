@@ -53,6 +53,11 @@ export const api = createClient<paths>({
 })
 api.use(session)
 
+/** Drops empty filters so the server sees only what the person chose. */
+export function clean<T extends Record<string, unknown>>(query: T): T {
+  return Object.fromEntries(Object.entries(query).filter(([, v]) => v !== '' && v !== null && v !== undefined)) as T
+}
+
 type Result<T> = { data?: T; error?: unknown; response: Response }
 
 export async function errorFrom(response: Response, body?: unknown): Promise<ApiError> {

@@ -1,4 +1,4 @@
-import { ApiError, api, errorFrom, unwrap, type Schemas } from './client'
+import { ApiError, api, clean, errorFrom, unwrap, type Schemas } from './client'
 import type { paths } from './schema'
 
 export type MemberSummary = Schemas['MemberSummary']
@@ -9,10 +9,6 @@ export type HistoryRow = Schemas['HistoryOut']
 export type MemberListQuery = NonNullable<paths['/api/v1/members']['get']['parameters']['query']>
 export type MemberSort = NonNullable<MemberListQuery['sort']>
 
-/** Drops empty filters so the server sees only what the person chose. */
-function clean<T extends Record<string, unknown>>(query: T): T {
-  return Object.fromEntries(Object.entries(query).filter(([, v]) => v !== '' && v !== null && v !== undefined)) as T
-}
 
 export const listMembers = (query: MemberListQuery) =>
   unwrap(api.GET('/api/v1/members', { params: { query: clean(query) } }))
