@@ -104,6 +104,27 @@ def test_find_a_member_edit_and_see_history(page: Page):
     expect(history).to_contain_text("staff")  # who changed it
 
 
+def test_batch_print_of_a_filtered_list(page: Page, api, tmp_path):  # noqa: ANN001
+    """批量打印: the list's filter, one 登记表 page per member found; too many asks to narrow it."""
+    from pypdf import PdfReader
+
+    staff = api("staff")
+    found = staff.get(staff.base + "/api/v1/members", params={"q": "陈"}).json()["total"]
+    assert 0 < found < 500
+    sign_in(page, "staff", "/portal/members")
+    _search(page, "陈")
+    with page.expect_download() as download:
+        page.get_by_test_id("batch-print").click()
+    path = tmp_path / download.value.suggested_filename
+    download.value.save_as(path)
+    pages = PdfReader(path).pages
+    assert len(pages) == found
+    assert "工会会员登记表" in pages[0].extract_text()
+    page.get_by_role("button", name="重置").click()  # everyone: more than one batch may print
+    page.get_by_test_id("batch-print").click()
+    expect(page.get_by_text("请缩小筛选范围").first).to_be_visible()
+
+
 def _member_elsewhere(api) -> dict:  # noqa: ANN001
     """A member of 机关分工会, not of the demo sub-union 计算机学院分工会."""
     admin = api("admin")

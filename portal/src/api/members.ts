@@ -24,6 +24,12 @@ export const fieldCatalogue = () => unwrap(api.GET('/api/v1/fields'))
 export const myRecord = () => unwrap(api.GET('/api/v1/me/member'))
 export const registrationFormUrl = (id: number) => `/api/v1/members/${id}/registration-form.pdf`
 export const myRegistrationFormUrl = '/api/v1/me/registration-form.pdf'
+export type FormBatchQuery = Omit<MemberListQuery, 'page' | 'page_size'>
+/** The printed 登记表 of every member the list's filter finds, one page each (at most the API's
+ * limit: more answer 422 with the server's message, asking to narrow the filter). */
+export const registrationForms = (query: FormBatchQuery) =>
+  unwrap(api.GET('/api/v1/members/registration-forms.pdf', { params: { query: clean(query) }, parseAs: 'blob' })) as
+    Promise<Blob>
 
 // import, new member, filing
 export type MemberIn = Schemas['MemberIn']

@@ -8,15 +8,3 @@ export const STATUS: Record<string, { label: string; type: 'info' | 'warning' | 
 export const finished = (j: ExportJob) => ['done', 'failed', 'expired'].includes(j.status ?? '')
 export const percent = (j: ExportJob) =>
   j.status === 'done' ? 100 : j.total ? Math.min(99, Math.floor(((j.rows_written ?? 0) / j.total) * 100)) : 0
-
-/** A file the API answered with, saved the way a link with `download` would. */
-export function saveBlob(blob: Blob, name: string) {
-  const url = URL.createObjectURL(blob)
-  const a = document.createElement('a')
-  a.href = url
-  a.download = name
-  document.body.appendChild(a)
-  a.click()
-  a.remove()
-  setTimeout(() => URL.revokeObjectURL(url), 30_000)
-}
