@@ -54,8 +54,10 @@ declare module 'vue' {
     FormDialog: typeof import('./components/FormDialog.vue')['default']
     ListPager: typeof import('./components/ListPager.vue')['default']
     NoPermission: typeof import('./components/NoPermission.vue')['default']
+    PageState: typeof import('./components/PageState.vue')['default']
     RouterLink: typeof import('vue-router')['RouterLink']
     RouterView: typeof import('vue-router')['RouterView']
+    SearchButtons: typeof import('./components/SearchButtons.vue')['default']
   }
   export interface GlobalDirectives {
     vLoading: typeof import('element-plus/es')['ElLoadingDirective']

@@ -123,3 +123,11 @@ class RejectIn(Schema):
     """What every workflow step's rejection carries: the reason, shown to the people involved."""
 
     reason = reason_field("驳回原因")
+
+
+class MemberCaseOut(Schema):
+    """What every workflow answer about one member starts with: its id, the member and their name."""
+
+    id = fields.Integer()
+    member_id = fields.Integer()
+    member_name = through("member.name")

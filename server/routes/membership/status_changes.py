@@ -16,6 +16,7 @@ from server.routes.membership.steps import step
 from server.routes.schemas import (
     Label,
     LocalDateTime,
+    MemberCaseOut,
     PageArgs,
     id_field,
     paged,
@@ -34,10 +35,7 @@ class StatusChangeIn(Schema):
     reason = reason_field("变更原因")
 
 
-class StatusChangeOut(Schema):
-    id = fields.Integer()
-    member_id = fields.Integer()
-    member_name = through("member.name")
+class StatusChangeOut(MemberCaseOut):
     sub_union_id = fields.Integer()
     sub_union_name = through("sub_union.name")
     kind = fields.String()

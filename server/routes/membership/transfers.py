@@ -13,6 +13,7 @@ from server.routes.membership.steps import step
 from server.routes.schemas import (
     Label,
     LocalDateTime,
+    MemberCaseOut,
     PageArgs,
     id_field,
     paged,
@@ -30,10 +31,7 @@ class TransferIn(Schema):
     reason = reason_field("转会原因")
 
 
-class TransferOut(Schema):
-    id = fields.Integer()
-    member_id = fields.Integer()
-    member_name = through("member.name")
+class TransferOut(MemberCaseOut):
     from_sub_union_id = fields.Integer()
     from_sub_union_name = through("from_sub_union.name")
     to_sub_union_id = fields.Integer()
