@@ -15,7 +15,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, redirect, request, session
 from werkzeug.wrappers import Response
 
-from server.core.errors import DomainError, NotFound, Unauthorized
+from server.core.errors import NotFound, Unauthorized, Unavailable
 from server.domain.accounts import users as accounts
 from server.domain.accounts.users import hash_token
 from server.domain.identity import sessions, wechat
@@ -42,14 +42,12 @@ BIND_KEY = "sso_bind"
 TICKET_MEMORY_SECONDS = 2 * 86400
 
 
-class SsoFailed(DomainError):
-    status = 401
-    code = "sso_failed"
+class SsoFailed(Unauthorized, code="sso_failed"):
+    """The provider's answer does not sign anyone in (a bad ticket, a refused login)."""
 
 
-class SsoUnavailable(DomainError):
-    status = 503
-    code = "sso_unavailable"
+class SsoUnavailable(Unavailable, code="sso_unavailable"):
+    """The CAS or OIDC server did not answer in time."""
 
 
 def init_app(app) -> None:  # noqa: ANN001

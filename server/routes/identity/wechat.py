@@ -9,7 +9,15 @@ from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from server.core.access import SIGNED_IN
-from server.core.errors import DomainError, Forbidden, NotFound, TooManyRequests, Unauthorized
+from server.core.errors import (
+    BadGateway,
+    DomainError,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    Unavailable,
+)
 from server.domain.identity import wechat
 from server.routes.common import Blueprint
 from server.routes.context import client_address, config, current_identity, db_session, runtime
@@ -55,14 +63,12 @@ class BindCodeOut(Schema):
     expires_in = fields.Integer()
 
 
-class WechatFailure(DomainError):
-    status = 502
-    code = "wechat_error"
+class WechatFailure(BadGateway, code="wechat_error"):
+    """WeChat answered with an error code of its own (an expired login code, a bad appid)."""
 
 
-class WechatUnavailable(DomainError):
-    status = 503
-    code = "wechat_unavailable"
+class WechatUnavailable(Unavailable, code="wechat_unavailable"):
+    """WeChat could not be reached in time."""
 
 
 def _wechat_error(exc: WechatError) -> DomainError:
